@@ -1,0 +1,62 @@
+"""streamq: asyncio-native background jobs on Redis Streams and Lua scripts.
+
+    from streamq import App, Job
+
+    app = App("redis://localhost:6379/0")
+
+    @app.processor("send_email", tier="high")
+    async def send_email(job: Job) -> dict:
+        return {"sent": True}
+"""
+
+from streamq.app import App
+from streamq.config import DEFAULT_TIERS, RateLimit, Tier
+from streamq.errors import (
+    ConfigurationError,
+    ConnectionError,
+    InvalidPayload,
+    JobFailed,
+    JobNotFound,
+    JobStateError,
+    PayloadTooLarge,
+    QueueFull,
+    QueueStateLost,
+    RedisVersionError,
+    StreamqError,
+    UnknownJobType,
+)
+from streamq.job import Job, JobInfo, JobState
+from streamq.outcomes import Fail, Retry
+from streamq.queue import Queue
+from streamq.scheduling.backoff import Backoff
+from streamq.worker.worker import Worker
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_TIERS",
+    "App",
+    "Backoff",
+    "ConfigurationError",
+    "ConnectionError",
+    "Fail",
+    "InvalidPayload",
+    "Job",
+    "JobFailed",
+    "JobInfo",
+    "JobNotFound",
+    "JobState",
+    "JobStateError",
+    "PayloadTooLarge",
+    "Queue",
+    "QueueFull",
+    "QueueStateLost",
+    "RateLimit",
+    "RedisVersionError",
+    "Retry",
+    "StreamqError",
+    "Tier",
+    "UnknownJobType",
+    "Worker",
+    "__version__",
+]

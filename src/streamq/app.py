@@ -1,0 +1,206 @@
+"""``App``: the composition root. One client, one set of scripts, the tiers and processors."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import pydantic
+import structlog
+
+from streamq.broker.connection import (
+    Connection,
+    check_server,
+    open_connection,
+    resolve_url,
+)
+from streamq.broker.keys import QueueKeys
+from streamq.broker.scripts import Scripts
+from streamq.config import Tier, TierSettings, check_name, resolve_tiers
+from streamq.errors import ConfigurationError, UnknownJobType
+from streamq.job import Job
+from streamq.processor import Processor, ProcessorFn, check_processor_fn
+from streamq.queue import Queue
+from streamq.scheduling.backoff import Backoff
+from streamq.timeunits import Duration, to_seconds
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from streamq.worker.worker import Worker
+
+log = structlog.get_logger("streamq")
+
+DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
+
+
+@dataclass(slots=True)
+class Backend:
+    """The live connection of an App: client, scripts, and the queues prepared on it."""
+
+    connection: Connection
+    scripts: Scripts
+    prepared: set[str] = field(default_factory=set)
+
+    @property
+    def client(self) -> aioredis.Redis:
+        """The shared redis-py client."""
+        return self.connection.client
+
+
+class App:
+    """The entry point: ``App(url)`` with ``redis://``, ``rediss://``, ``unix://`` or
+    ``memory://`` (embedded fakeredis, same scripts). No url reads ``STREAMQ_URL``.
+
+    Nothing connects until first use; use ``async with App(...) as app`` or call
+    ``await app.aclose()`` when done.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        tiers: list[Tier] | tuple[Tier, ...] | None = None,
+        namespace: str = "sq",
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.url = resolve_url(url)
+        self.namespace = check_name(namespace, "namespace")
+        self.tiers: dict[str, TierSettings] = resolve_tiers(tiers)
+        if not isinstance(max_payload_bytes, int) or max_payload_bytes < 1:
+            raise ConfigurationError("max_payload_bytes must be a positive integer")
+        self.max_payload_bytes = max_payload_bytes
+        self.processors: dict[str, Processor] = {}
+        self._clock = clock
+        self._queues: dict[str, Queue] = {}
+        self._backend: Backend | None = None
+        self._lock: asyncio.Lock | None = None
+
+    def __repr__(self) -> str:
+        from streamq.broker.connection import redact
+
+        return f"<App {redact(self.url)} tiers={list(self.tiers)}>"
+
+    def now_ms(self) -> int:
+        """The App's clock, in integer ms since the epoch (injectable for tests)."""
+        return int(self._clock() * 1000)
+
+    # ----------------------------------------------------------------- registry
+
+    def processor(
+        self,
+        name: str,
+        *,
+        tier: str = "standard",
+        model: type[pydantic.BaseModel] | None = None,
+        attempts: int | None = None,
+        backoff: Backoff | None = None,
+        timeout: Duration | None = None,
+    ) -> Callable[[ProcessorFn], ProcessorFn]:
+        """Register an ``async def fn(job)`` to run jobs called ``name`` on ``tier``."""
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"processor name must be a non-empty string, got {name!r}")
+        self._settings(tier)
+        if model is not None and not (
+            isinstance(model, type) and issubclass(model, pydantic.BaseModel)
+        ):
+            raise ConfigurationError("model= takes a pydantic BaseModel subclass")
+        if attempts is not None and (not isinstance(attempts, int) or attempts < 1):
+            raise ConfigurationError(f"attempts must be an integer >= 1, got {attempts!r}")
+        timeout_s = None if timeout is None else to_seconds(timeout, "timeout")
+
+        def register(fn: ProcessorFn) -> ProcessorFn:
+            check_processor_fn(fn, name)
+            if name in self.processors:
+                raise ConfigurationError(f"a processor named {name!r} is already registered")
+            self.processors[name] = Processor(name, fn, tier, model, attempts, backoff, timeout_s)
+            return fn
+
+        return register
+
+    def _settings(self, tier: str) -> TierSettings:
+        try:
+            return self.tiers[tier]
+        except KeyError:
+            raise ConfigurationError(
+                f"unknown tier {tier!r}; known tiers: {', '.join(self.tiers)}. "
+                f"Add it with App(tiers=[Tier({tier!r}, ...)])"
+            ) from None
+
+    def queue(self, tier: str = "standard") -> Queue:
+        """The producer and inspection side of ``tier``."""
+        queue = self._queues.get(tier)
+        if queue is None:
+            queue = self._queues[tier] = Queue(self, self._settings(tier))
+        return queue
+
+    async def enqueue(self, name: str, data: Any = None, **options: Any) -> Job:
+        """Enqueue into the tier of the processor registered for ``name``."""
+        processor = self.processors.get(name)
+        if processor is None:
+            raise UnknownJobType(
+                f"no processor registered for {name!r} in this App, so its tier is unknown: "
+                "register it with @app.processor, or use app.queue(tier).enqueue(...)"
+            )
+        return await self.queue(processor.tier).enqueue(name, data, **options)
+
+    def worker(self, tier: str | list[str] = "standard", concurrency: int | None = None) -> Worker:
+        """A worker for ``tier``; ``concurrency`` overrides the tier's."""
+        from streamq.worker.worker import Worker
+
+        tiers = [tier] if isinstance(tier, str) else list(tier)
+        return Worker(self, [self._settings(t) for t in tiers], concurrency)
+
+    # ----------------------------------------------------------------- connection
+
+    async def backend(self, keys: QueueKeys | None = None) -> Backend:
+        """The connected backend, connecting (and preparing ``keys``'s queue) on first use."""
+        backend = self._backend
+        if backend is not None and (keys is None or keys.tier in backend.prepared):
+            return backend
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._backend is None:
+                self._backend = await self._connect()
+            backend = self._backend
+            if keys is not None and keys.tier not in backend.prepared:
+                await backend.scripts.prepare(keys, self.now_ms())
+                backend.prepared.add(keys.tier)
+        return backend
+
+    async def _connect(self) -> Backend:
+        connection = open_connection(self.url)
+        try:
+            await check_server(connection)
+            scripts = Scripts(connection)
+            await scripts.load()
+        except BaseException:
+            await connection.aclose()
+            raise
+        return Backend(connection, scripts)
+
+    async def connect(self) -> None:
+        """Connect now and check the server, instead of on first use."""
+        await self.backend()
+
+    async def aclose(self) -> None:
+        """Close the connection. The App can be used again afterwards (it reconnects)."""
+        backend, self._backend, self._lock = self._backend, None, None
+        if backend is not None:
+            await backend.connection.aclose()
+
+    async def __aenter__(self) -> App:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

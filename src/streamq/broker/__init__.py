@@ -1,0 +1,1 @@
+"""The Redis side of streamq: keys, Lua scripts, connections. Only this package imports redis."""

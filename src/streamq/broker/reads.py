@@ -1,0 +1,105 @@
+"""Read-only queries of one queue: job details, counts, listings, events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from streamq.broker.keys import GROUP, QueueKeys
+
+FINAL_STATES = ("completed", "failed")
+
+
+async def job_fields(
+    client: aioredis.Redis, keys: QueueKeys, job_ids: list[str], with_logs: bool = True
+) -> list[tuple[dict[str, str], list[str]]]:
+    """Each job's hash and log lines (an empty hash for a job that does not exist)."""
+    async with client.pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            pipe.hgetall(keys.job(job_id))
+            if with_logs:
+                pipe.lrange(keys.logs(job_id), 0, -1)
+        replies: list[Any] = await pipe.execute()
+    if not with_logs:
+        return [(h, []) for h in replies]
+    return list(zip(replies[::2], replies[1::2], strict=True))
+
+
+async def counts(client: aioredis.Redis, keys: QueueKeys) -> dict[str, int]:
+    """How many jobs are in each state."""
+    async with client.pipeline(transaction=False) as pipe:
+        for stream in keys.ready:
+            pipe.xlen(stream)
+            pipe.xpending(stream, GROUP)
+        pipe.zcard(keys.delayed)
+        pipe.zcard(keys.completed)
+        pipe.zcard(keys.failed)
+        replies = await pipe.execute(raise_on_error=False)
+    in_streams = active = 0
+    for length, pending in zip(replies[0:20:2], replies[1:20:2], strict=True):
+        in_streams += length if isinstance(length, int) else 0
+        active += pending["pending"] if isinstance(pending, dict) else 0
+    delayed, completed, failed = replies[20:23]
+    return {
+        "waiting": in_streams - active,
+        "active": active,
+        "delayed": delayed,
+        "completed": completed,
+        "failed": failed,
+    }
+
+
+async def job_ids_in(
+    client: aioredis.Redis, keys: QueueKeys, state: str, limit: int
+) -> list[str]:
+    """Ids of up to ``limit`` jobs in ``state``: finished ones newest first, others oldest first."""
+    if state in FINAL_STATES:
+        newest: Any = await client.zrevrange(keys.finished(state), 0, limit - 1)
+        return newest
+    if state == "delayed":
+        oldest: Any = await client.zrange(keys.delayed, 0, limit - 1)
+        return oldest
+    ids: list[str] = []
+    for stream in keys.ready:
+        if len(ids) >= limit:
+            break
+        ids += await _stream_ids(client, stream, state, limit - len(ids))
+    return ids
+
+
+async def _stream_ids(
+    client: aioredis.Redis, stream: str, state: str, limit: int
+) -> list[str]:
+    if not await client.xlen(stream):
+        return []
+    groups = {g["name"]: g for g in await client.xinfo_groups(stream)}
+    last_delivered = groups[GROUP]["last-delivered-id"] if GROUP in groups else "0-0"
+    if state == "waiting":
+        entries: Any = await client.xrange(stream, f"({last_delivered}", "+", count=limit)
+        return [fields["id"] for _, fields in entries]
+    pending: Any = await client.xpending_range(stream, GROUP, "-", "+", limit)
+    ids: list[str] = []
+    for item in pending:
+        found: Any = await client.xrange(stream, item["message_id"], item["message_id"])
+        ids += [fields["id"] for _, fields in found]
+    return ids
+
+
+async def is_paused(client: aioredis.Redis, keys: QueueKeys) -> bool:
+    """Whether the queue is paused."""
+    return await client.hget(keys.meta, "paused") == "1"
+
+
+async def last_event_id(client: aioredis.Redis, keys: QueueKeys) -> str:
+    """The id of the newest event, to read only what comes after it."""
+    newest: list[Any] = await client.xrevrange(keys.events, "+", "-", count=1)
+    return str(newest[0][0]) if newest else "0-0"
+
+
+async def events_after(
+    client: aioredis.Redis, keys: QueueKeys, after: str, block_ms: int
+) -> list[tuple[str, dict[str, str]]]:
+    """Events newer than ``after``, waiting up to ``block_ms`` for the first (real Redis)."""
+    reply: Any = await client.xread({keys.events: after}, block=block_ms, count=1000)
+    return [(entry_id, fields) for _, entries in reply for entry_id, fields in entries]

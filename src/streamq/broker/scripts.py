@@ -1,0 +1,294 @@
+"""The Lua scripts, one typed method each.
+
+Scripts are read from package data, loaded once with SCRIPT LOAD and called with EVALSHA;
+a NOSCRIPT reply (Redis restarted, failed over, or flushed its script cache) reloads them
+and repeats the call once. Every script replies ``{code, ...}``: code 0 is success, the other
+codes are mapped to exceptions here, so the messages live in Python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, NamedTuple
+
+import redis.exceptions as rex
+
+from streamq import errors
+from streamq.broker.connection import Connection, translate_errors
+from streamq.broker.keys import GROUP, QueueKeys
+
+SCRIPT_NAMES = (
+    "claim", "clean", "complete", "drain", "enqueue", "extend", "fail", "log", "pause",
+    "prepare", "progress", "promote", "promote_due", "reclaim", "release", "remove", "retry",
+)
+SCHEMA_VERSION = "1"
+EVENTS_CAP = 10_000
+"""Approximate length the events stream is trimmed to."""
+
+OK, QUEUE_FULL, LEASE_LOST, JOB_NOT_FOUND, WRONG_STATE, PAUSED = 0, 1, 2, 3, 4, 1
+
+
+class NewJob(NamedTuple):
+    """A job as enqueue writes it."""
+
+    id: str
+    name: str
+    data: str
+    priority: int
+    due_ms: int
+    attempts: int
+    opts: str
+
+
+class ClaimedJob(NamedTuple):
+    """A job as claim hands it to a worker."""
+
+    id: str
+    priority: int
+    entry: str
+    name: str
+    data: str
+    attempt: int
+    attempts: int
+    opts: str
+
+
+class Finished(NamedTuple):
+    """A completed job, as complete records it."""
+
+    id: str
+    priority: int
+    entry: str
+    result: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reclaimed:
+    """What one reclaim pass did."""
+
+    requeued: int
+    failed: int
+    cursors: tuple[str, ...]
+    stalled: tuple[str, ...]
+
+
+def _source(name: str) -> str:
+    return resources.files("streamq.broker").joinpath(f"scripts/{name}.lua").read_text()
+
+
+class Scripts:
+    """Loads the Lua scripts into one connection and calls them."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._client = connection.client
+        self._sources = {name: _source(name) for name in SCRIPT_NAMES}
+        self._shas = {
+            name: hashlib.sha1(src.encode()).hexdigest() for name, src in self._sources.items()
+        }
+
+    async def load(self) -> None:
+        """Load every script (one round trip)."""
+        with translate_errors(self._connection.url):
+            async with self._client.pipeline(transaction=False) as pipe:
+                for source in self._sources.values():
+                    pipe.script_load(source)
+                await pipe.execute()
+
+    async def _run(self, name: str, keys: list[str] | tuple[str, ...], args: list[Any]) -> Any:
+        with translate_errors(self._connection.url):
+            try:
+                return await self._client.evalsha(self._shas[name], len(keys), *keys, *args)
+            except rex.NoScriptError:
+                await self.load()
+                return await self._client.evalsha(self._shas[name], len(keys), *keys, *args)
+
+    def _wake(self, keys: QueueKeys) -> None:
+        if self._connection.wakeup is not None:
+            self._connection.wakeup.notify(keys.tier)
+
+    def _wake_waiters(self, keys: QueueKeys) -> None:
+        """Wake ``Job.result`` waiters (embedded backend; Redis has the events stream)."""
+        if self._connection.wakeup is not None:
+            self._connection.wakeup.notify(keys.tier + "#events")
+
+    async def prepare(self, keys: QueueKeys, now_ms: int) -> tuple[int, bool]:
+        """Create missing streams and groups. Returns (groups created, queue existed before)."""
+        reply = await self._run("prepare", (keys.meta, *keys.ready),
+                                [GROUP, SCHEMA_VERSION, now_ms])
+        return int(reply[1]), bool(reply[2])
+
+    async def enqueue(
+        self, keys: QueueKeys, jobs: list[NewJob], now_ms: int, max_waiting: int
+    ) -> list[bool]:
+        """Add ``jobs``; for each, True if created, False if its id already existed."""
+        args: list[Any] = [now_ms, max_waiting, GROUP, len(jobs)]
+        for job in jobs:
+            args += [job.id, job.name, job.data, job.priority, job.due_ms, job.attempts]
+        args += [job.opts for job in jobs]
+        job_keys = [keys.job_prefix + job.id for job in jobs]
+        reply = await self._run("enqueue", [keys.delayed, *keys.ready, *job_keys], args)
+        if reply[0] == QUEUE_FULL:
+            raise errors.QueueFull(keys.tier, int(reply[1]), int(reply[2]))
+        self._wake(keys)
+        return [bool(created) for created in reply[1:]]
+
+    async def claim(
+        self, keys: QueueKeys, consumer: str, now_ms: int, count: int,
+        delivered: list[tuple[int, str, str]] | None = None,
+    ) -> list[ClaimedJob] | None:
+        """Start up to ``count`` jobs; None if the queue is paused."""
+        args: list[Any] = [GROUP, consumer, now_ms, count, keys.job_prefix, len(delivered or ())]
+        for prio, entry, job_id in delivered or ():
+            args += [prio, entry, job_id]
+        reply = await self._run("claim", (keys.meta, *keys.ready), args)
+        if reply[0] == PAUSED:
+            if delivered:
+                self._wake(keys)
+            return None
+        return [
+            ClaimedJob(reply[i], int(reply[i + 1]), reply[i + 2], reply[i + 3], reply[i + 4],
+                       int(reply[i + 5]), int(reply[i + 6]), reply[i + 7])
+            for i in range(2, len(reply), 8)
+        ]
+
+    async def complete(
+        self, keys: QueueKeys, consumer: str, now_ms: int, keep: int, done: list[Finished]
+    ) -> list[bool]:
+        """Record finished jobs; for each, False if the lease was lost (nothing written)."""
+        args: list[Any] = [GROUP, consumer, now_ms, keep, keys.job_prefix, keys.logs_prefix,
+                           EVENTS_CAP, len(done)]
+        for job in done:
+            args += [job.id, job.priority, job.entry, job.result]
+        reply = await self._run("complete", (keys.completed, keys.events, *keys.ready), args)
+        self._wake_waiters(keys)
+        return [bool(ok) for ok in reply[1:]]
+
+    async def fail(
+        self, keys: QueueKeys, consumer: str, job: ClaimedJob, now_ms: int, *,
+        error: str, traceback: str, retry_delay_ms: int | None, keep: int,
+    ) -> str:
+        """End a failed attempt. Returns ``"delayed"``, ``"failed"`` or ``"lease_lost"``."""
+        reply = await self._run(
+            "fail",
+            (keys.delayed, keys.failed, keys.events, keys.ready[job.priority],
+             keys.job(job.id), keys.logs(job.id)),
+            [GROUP, consumer, job.entry, now_ms, error, traceback,
+             -1 if retry_delay_ms is None else retry_delay_ms, keep,
+             keys.job_prefix, keys.logs_prefix, EVENTS_CAP],
+        )
+        if reply[0] == LEASE_LOST:
+            return "lease_lost"
+        if reply[1] == 1:
+            return "delayed"
+        self._wake_waiters(keys)
+        return "failed"
+
+    async def extend(
+        self, keys: QueueKeys, consumer: str, entries: list[tuple[int, str]]
+    ) -> list[bool]:
+        """Renew leases; for each entry, False if this consumer no longer owns it."""
+        args: list[Any] = [GROUP, consumer, len(entries)]
+        for prio, entry in entries:
+            args += [prio, entry]
+        reply = await self._run("extend", keys.ready, args)
+        return [bool(ok) for ok in reply[1:]]
+
+    async def release(
+        self, keys: QueueKeys, consumer: str, jobs: list[tuple[str, int, str]]
+    ) -> list[bool]:
+        """Hand running jobs (id, priority, entry) back to the queue without using an attempt."""
+        args: list[Any] = [GROUP, consumer, keys.job_prefix, len(jobs)]
+        for job_id, prio, entry in jobs:
+            args += [job_id, prio, entry]
+        reply = await self._run("release", keys.ready, args)
+        self._wake(keys)
+        return [bool(ok) for ok in reply[1:]]
+
+    async def reclaim(
+        self, keys: QueueKeys, reclaimer: str, now_ms: int, lease_ms: int, count: int,
+        keep_failed: int, cursors: tuple[str, ...],
+    ) -> Reclaimed:
+        """Requeue or dead-letter the jobs whose lease ran out."""
+        reply = await self._run(
+            "reclaim", (keys.failed, keys.events, *keys.ready),
+            [GROUP, reclaimer, now_ms, lease_ms, count, keys.job_prefix, keys.logs_prefix,
+             keep_failed, EVENTS_CAP, *cursors],
+        )
+        if reply[1]:
+            self._wake(keys)
+        if reply[2]:
+            self._wake_waiters(keys)
+        return Reclaimed(int(reply[1]), int(reply[2]), tuple(reply[3:13]), tuple(reply[13:]))
+
+    async def promote_due(self, keys: QueueKeys, now_ms: int, limit: int) -> tuple[int, int]:
+        """Promote due delayed jobs. Returns (promoted, next due ms or -1)."""
+        reply = await self._run("promote_due", (keys.delayed, *keys.ready),
+                                [now_ms, limit, keys.job_prefix])
+        if reply[1]:
+            self._wake(keys)
+        return int(reply[1]), int(reply[2])
+
+    def _check(self, keys: QueueKeys, job_id: str, reply: list[Any], action: str) -> None:
+        if reply[0] == JOB_NOT_FOUND:
+            raise errors.JobNotFound(keys.tier, job_id)
+        if reply[0] == WRONG_STATE:
+            raise errors.JobStateError(
+                f"cannot {action} job {job_id!r}: it is {reply[1]}; "
+                f"see queue.get_job({job_id!r}).state"
+            )
+
+    async def promote(self, keys: QueueKeys, job_id: str) -> None:
+        """Run a delayed job now."""
+        reply = await self._run("promote", (keys.delayed, keys.job(job_id), *keys.ready),
+                                [job_id])
+        self._check(keys, job_id, reply, "promote (only a delayed job can be promoted)")
+        self._wake(keys)
+
+    async def retry(self, keys: QueueKeys, job_id: str) -> None:
+        """Requeue a failed job with fresh attempts."""
+        reply = await self._run("retry", (keys.failed, keys.job(job_id), *keys.ready), [job_id])
+        self._check(keys, job_id, reply, "retry (only a failed job can be retried)")
+        self._wake(keys)
+
+    async def remove(self, keys: QueueKeys, job_id: str) -> str:
+        """Delete a job in any state; returns the state it was in."""
+        reply = await self._run(
+            "remove",
+            (keys.delayed, keys.completed, keys.failed, keys.job(job_id), keys.logs(job_id),
+             *keys.ready),
+            [GROUP, job_id],
+        )
+        self._check(keys, job_id, reply, "remove")
+        return str(reply[1])
+
+    async def clean(self, keys: QueueKeys, state: str, cutoff_ms: int, limit: int) -> int:
+        """Delete up to ``limit`` jobs of ``state`` finished at or before ``cutoff_ms``."""
+        reply = await self._run("clean", (keys.finished(state),),
+                                [cutoff_ms, limit, keys.job_prefix, keys.logs_prefix])
+        return int(reply[1])
+
+    async def drain(self, keys: QueueKeys, drainer: str, limit: int, delayed: bool) -> int:
+        """Delete up to ``limit`` not-yet-started jobs per stream; returns how many."""
+        reply = await self._run(
+            "drain", (keys.delayed, *keys.ready),
+            [GROUP, drainer, limit, keys.job_prefix, keys.logs_prefix, int(delayed)],
+        )
+        return int(reply[1])
+
+    async def pause(self, keys: QueueKeys, paused: bool) -> None:
+        """Pause or resume the queue."""
+        await self._run("pause", (keys.meta, keys.events), [int(paused), EVENTS_CAP])
+        self._wake(keys)
+
+    async def progress(self, keys: QueueKeys, job_id: str, value: float) -> None:
+        """Record a job's progress."""
+        reply = await self._run("progress", (keys.job(job_id),), [value])
+        self._check(keys, job_id, reply, "record progress of")
+
+    async def log(self, keys: QueueKeys, job_id: str, line: str, max_lines: int) -> None:
+        """Append a line to a job's log."""
+        reply = await self._run("log", (keys.job(job_id), keys.logs(job_id)), [line, max_lines])
+        self._check(keys, job_id, reply, "log to")

@@ -1,0 +1,76 @@
+--[[ enqueue: add a batch of jobs to one queue, atomically, deduplicated by job id.
+
+KEYS[1]        delayed sorted set (score = due time, ms)
+KEYS[2..11]    ready streams for priorities 0..9
+KEYS[12..]     one job hash per job, in ARGV order
+ARGV[1]        now, ms since the epoch
+ARGV[2]        max_waiting: jobs waiting or delayed allowed after this call (0 = unbounded)
+ARGV[3]        group name (only read, for the pending count)
+ARGV[4]        n, the number of jobs
+ARGV[5 + 6k..] per job: id, name, data (JSON), priority (0..9), due (ms, 0 = now),
+               max attempts; then one more ARGV per job after all jobs: opts (JSON or "")
+Returns        {0, c1, ..., cn}: ci = 1 created, 0 already existed (same id, still alive)
+               {1, waiting, max_waiting}: QUEUE_FULL, nothing written
+Dedup on the id makes a resent call (redis-py retries a timed-out command) harmless.
+All checks run before the first write, so a rejected call leaves nothing behind; the first
+write is an HSET, so an out-of-memory rejection happens before any effect. ]]
+local now = tonumber(ARGV[1])
+local max_waiting = tonumber(ARGV[2])
+local group = ARGV[3]
+local n = tonumber(ARGV[4])
+local first_job_key = 12
+local opts_base = 4 + 6 * n
+
+local fresh, seen, adding = {}, {}, 0
+for i = 1, n do
+  local key = KEYS[first_job_key + i - 1]
+  if not seen[key] and redis.call('EXISTS', key) == 0 then
+    fresh[i] = true
+    adding = adding + 1
+  end
+  seen[key] = true
+end
+
+if max_waiting > 0 and adding > 0 then
+  local waiting = redis.call('ZCARD', KEYS[1])
+  for p = 0, 9 do
+    local stream = KEYS[2 + p]
+    local len = redis.call('XLEN', stream)
+    if len > 0 then
+      local pending = redis.pcall('XPENDING', stream, group)
+      if type(pending) == 'table' and not pending.err then
+        len = len - pending[1]
+      end
+      waiting = waiting + len
+    end
+  end
+  if waiting + adding > max_waiting then
+    return {1, waiting, max_waiting}
+  end
+end
+
+local reply = {0}
+for i = 1, n do
+  local b = 5 + 6 * (i - 1)
+  if fresh[i] then
+    local key = KEYS[first_job_key + i - 1]
+    local id, prio, due = ARGV[b], tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
+    redis.call('HSET', key, 'name', ARGV[b + 1], 'data', ARGV[b + 2], 'prio', prio,
+      'attempt', 0, 'max', ARGV[b + 5], 'enq', now)
+    local opts = ARGV[opts_base + i]
+    if opts ~= '' then
+      redis.call('HSET', key, 'opts', opts)
+    end
+    if due > now then
+      redis.call('HSET', key, 'state', 'delayed', 'due', due)
+      redis.call('ZADD', KEYS[1], due, id)
+    else
+      local entry = redis.call('XADD', KEYS[2 + prio], '*', 'id', id)
+      redis.call('HSET', key, 'state', 'waiting', 'entry', entry)
+    end
+    reply[i + 1] = 1
+  else
+    reply[i + 1] = 0
+  end
+end
+return reply

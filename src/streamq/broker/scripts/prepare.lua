@@ -1,0 +1,19 @@
+--[[ prepare: create the ready streams and their consumer group where missing (first use,
+or after Redis lost its data), and record the queue's schema version.
+
+KEYS[1]        meta hash
+KEYS[2..11]    ready streams for priorities 0..9
+ARGV[1]        group name
+ARGV[2]        schema version
+ARGV[3]        now, ms since the epoch
+Returns        {0, created, had_meta}: created = groups created by this call;
+               had_meta = 1 if the queue had been prepared before
+Groups start at id 0, so jobs added while the group was missing are still delivered. ]]
+local created = 0
+for p = 0, 9 do
+  local r = redis.pcall('XGROUP', 'CREATE', KEYS[2 + p], ARGV[1], '0', 'MKSTREAM')
+  if type(r) ~= 'table' or not r.err then created = created + 1 end
+end
+local had_meta = redis.call('HSETNX', KEYS[1], 'created', ARGV[3])
+redis.call('HSET', KEYS[1], 'schema', ARGV[2])
+return {0, created, 1 - had_meta}

@@ -1,0 +1,23 @@
+--[[ remove: delete one job in any state, with its log.
+
+KEYS[1]        delayed sorted set; KEYS[2] completed sorted set; KEYS[3] failed sorted set
+KEYS[4]        job hash; KEYS[5] the job's log list
+KEYS[6..15]    ready streams for priorities 0..9
+ARGV[1]        group name; ARGV[2] job id
+Returns        {0, state}: removed, it was in `state`
+               {3}: JOB_NOT_FOUND
+Removing an ACTIVE job takes its entry out of the pending list: the worker running it
+finds its lease lost and discards the outcome. ]]
+local key, id = KEYS[4], ARGV[2]
+local f = redis.call('HMGET', key, 'state', 'prio', 'entry')
+if not f[1] then return {3} end
+if f[3] then
+  local stream = KEYS[6 + tonumber(f[2])]
+  redis.call('XACK', stream, ARGV[1], f[3])
+  redis.call('XDEL', stream, f[3])
+end
+redis.call('ZREM', KEYS[1], id)
+redis.call('ZREM', KEYS[2], id)
+redis.call('ZREM', KEYS[3], id)
+redis.call('DEL', key, KEYS[5])
+return {0, f[1]}

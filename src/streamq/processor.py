@@ -1,0 +1,78 @@
+"""Processor registrations: which function runs which job name, with what defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pydantic
+
+from streamq import codec
+from streamq.errors import ConfigurationError, InvalidPayload
+from streamq.scheduling.backoff import Backoff
+
+if TYPE_CHECKING:
+    from streamq.job import Job
+
+ProcessorFn = Callable[["Job"], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Processor:
+    """A registered processor: ``fn`` runs jobs called ``name`` on ``tier``.
+
+    ``attempts``, ``backoff`` and ``timeout`` override the tier's defaults for these jobs
+    (an enqueue call can override them again). ``model`` validates the data.
+    """
+
+    name: str
+    fn: ProcessorFn
+    tier: str
+    model: type[pydantic.BaseModel] | None = None
+    attempts: int | None = None
+    backoff: Backoff | None = None
+    timeout: float | None = None
+
+    def validate(self, data: Any) -> Any:
+        """``data`` checked against ``model``, as plain JSON-ready values."""
+        if self.model is None:
+            return data
+        try:
+            if isinstance(data, self.model):
+                return data.model_dump(mode="json")
+            return self.model.model_validate(data).model_dump(mode="json")
+        except pydantic.ValidationError as exc:
+            raise InvalidPayload(
+                f"data for {self.name!r} does not match {self.model.__name__}: "
+                f"{_summary(exc)}; fix the data or the model"
+            ) from None
+
+    def load(self, data_json: str) -> Any:
+        """The stored data as the processor receives it (a ``model`` instance if it has one)."""
+        data = codec.decode(data_json)
+        if self.model is None:
+            return data
+        try:
+            return self.model.model_validate(data)
+        except pydantic.ValidationError as exc:
+            raise InvalidPayload(
+                f"stored data for {self.name!r} no longer matches {self.model.__name__}: "
+                f"{_summary(exc)}"
+            ) from None
+
+
+def _summary(exc: pydantic.ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(map(str, err['loc'])) or 'data'}: {err['msg']}" for err in exc.errors()
+    )
+
+
+def check_processor_fn(fn: object, name: str) -> None:
+    """Processors must be ``async def`` functions taking the job."""
+    import inspect
+
+    if not inspect.iscoroutinefunction(fn):
+        raise ConfigurationError(
+            f"processor {name!r} must be an async function: `async def {name}(job): ...`"
+        )

@@ -1,0 +1,327 @@
+"""``Queue``: one tier's producer and inspection side (``app.queue("high")``)."""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from streamq import codec
+from streamq.broker import reads
+from streamq.broker.keys import QueueKeys
+from streamq.broker.scripts import NewJob
+from streamq.config import PRIORITIES, TierSettings
+from streamq.errors import ConfigurationError, JobFailed, JobNotFound
+from streamq.job import Job, JobInfo, JobState
+from streamq.scheduling.backoff import Backoff
+from streamq.timeunits import Duration, to_ms, to_seconds
+
+if TYPE_CHECKING:
+    from streamq.app import App, Backend
+
+MAX_JOB_ID_LENGTH = 256
+MAX_LOG_LINES = 1000
+ENQUEUE_OPTIONS = frozenset(
+    {"priority", "delay", "run_at", "job_id", "attempts", "backoff", "timeout"}
+)
+
+
+def new_job_id() -> str:
+    """A random job id: 96 bits, URL-safe, 16 characters."""
+    return secrets.token_urlsafe(12)
+
+
+class Queue:
+    """Enqueue into and inspect one tier. Get one with ``app.queue(tier)``."""
+
+    def __init__(self, app: App, settings: TierSettings) -> None:
+        self._app = app
+        self.settings = settings
+        self.keys = QueueKeys(app.namespace, settings.name)
+
+    @property
+    def name(self) -> str:
+        """The tier's name."""
+        return self.settings.name
+
+    def __repr__(self) -> str:
+        return f"<Queue {self.name!r}>"
+
+    async def _backend(self) -> Backend:
+        return await self._app.backend(self.keys)
+
+    # ----------------------------------------------------------------- producing
+
+    async def enqueue(
+        self, name: str, data: Any = None, *, priority: int = 0,
+        delay: Duration | None = None, run_at: datetime | None = None,
+        job_id: str | None = None, attempts: int | None = None,
+        backoff: Backoff | None = None, timeout: Duration | None = None,
+    ) -> Job:
+        """Add one job and return its handle.
+
+        ``priority`` 0..9 (lower runs sooner within the tier); ``delay`` (seconds or
+        timedelta) or ``run_at`` (an aware datetime) to run later; ``job_id`` makes the
+        call idempotent: while a job with that id exists, enqueue returns it unchanged.
+        ``attempts``, ``backoff`` and ``timeout`` override the processor's and tier's.
+        Raises ``QueueFull``, ``InvalidPayload``/``PayloadTooLarge`` or
+        ``ConfigurationError`` before anything is written.
+        """
+        now_ms = self._app.now_ms()
+        job = self._prepare(name, data, now_ms, priority=priority, delay=delay, run_at=run_at,
+                            job_id=job_id, attempts=attempts, backoff=backoff, timeout=timeout)
+        backend = await self._backend()
+        await backend.scripts.enqueue(self.keys, [job], now_ms, self.settings.max_waiting)
+        return Job(self, job.id, name, data, 0, job.attempts)
+
+    async def enqueue_many(
+        self, jobs: Iterable[tuple[str, Any] | tuple[str, Any, Mapping[str, Any]]]
+    ) -> list[Job]:
+        """Add many jobs atomically in one round trip: all are added, or none.
+
+        Each item is ``(name, data)`` or ``(name, data, options)`` where ``options`` holds
+        any keyword arguments of :meth:`enqueue`.
+        """
+        now_ms = self._app.now_ms()
+        prepared: list[NewJob] = []
+        handles: list[Job] = []
+        for item in jobs:
+            name, data, options = _unpack(item)
+            job = self._prepare(name, data, now_ms, **options)
+            prepared.append(job)
+            handles.append(Job(self, job.id, name, data, 0, job.attempts))
+        if prepared:
+            backend = await self._backend()
+            await backend.scripts.enqueue(self.keys, prepared, now_ms, self.settings.max_waiting)
+        return handles
+
+    def _prepare(
+        self, name: str, data: Any, now_ms: int, *, priority: int = 0,
+        delay: Duration | None = None, run_at: datetime | None = None,
+        job_id: str | None = None, attempts: int | None = None,
+        backoff: Backoff | None = None, timeout: Duration | None = None,
+    ) -> NewJob:
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"job name must be a non-empty string, got {name!r}")
+        processor = self._app.processors.get(name)
+        if processor is not None:
+            data = processor.validate(data)
+        encoded = codec.encode(data, limit=self._app.max_payload_bytes)
+        if priority not in PRIORITIES or isinstance(priority, bool):
+            raise ConfigurationError(
+                f"priority must be an integer from 0 (soonest) to 9, got {priority!r}"
+            )
+        opts: dict[str, Any] = {}
+        if backoff is not None:
+            if not isinstance(backoff, Backoff):
+                raise ConfigurationError("backoff must be a Backoff, e.g. Backoff.fixed(60)")
+            opts["backoff"] = backoff.to_json()
+        if timeout is not None:
+            opts["timeout"] = to_seconds(timeout, "timeout")
+            if opts["timeout"] <= 0:
+                raise ConfigurationError("timeout must be > 0 seconds")
+        resolved_attempts = attempts or (processor.attempts if processor else None)
+        if attempts is not None and (not isinstance(attempts, int) or attempts < 1):
+            raise ConfigurationError(f"attempts must be an integer >= 1, got {attempts!r}")
+        return NewJob(
+            id=_check_job_id(job_id) if job_id is not None else new_job_id(),
+            name=name,
+            data=encoded,
+            priority=priority,
+            due_ms=_due_ms(now_ms, delay, run_at),
+            attempts=resolved_attempts or self.settings.attempts,
+            opts=codec.encode(opts) if opts else "",
+        )
+
+    # ----------------------------------------------------------------- inspecting
+
+    async def get_job(self, job_id: str) -> JobInfo | None:
+        """Everything stored about a job, or ``None`` if there is no such job."""
+        backend = await self._backend()
+        [(fields, logs)] = await reads.job_fields(backend.client, self.keys, [job_id])
+        return JobInfo.from_hash(self.name, job_id, fields, logs) if fields else None
+
+    async def state_of(self, job_id: str) -> JobState:
+        """A job's state; raises ``JobNotFound`` if there is no such job."""
+        backend = await self._backend()
+        state: Any = await backend.client.hget(self.keys.job(job_id), "state")
+        if state is None:
+            raise JobNotFound(self.name, job_id)
+        return JobState(state)
+
+    async def counts(self) -> dict[str, int]:
+        """Jobs per state: waiting, active, delayed, completed, failed."""
+        backend = await self._backend()
+        return await reads.counts(backend.client, self.keys)
+
+    async def jobs(self, state: JobState | str, limit: int = 100) -> list[JobInfo]:
+        """Up to ``limit`` jobs in ``state`` (finished ones newest first)."""
+        state = JobState(state)
+        backend = await self._backend()
+        ids = await reads.job_ids_in(backend.client, self.keys, state.value, limit)
+        found = await reads.job_fields(backend.client, self.keys, ids, with_logs=False)
+        return [
+            JobInfo.from_hash(self.name, job_id, fields, logs)
+            for job_id, (fields, logs) in zip(ids, found, strict=True)
+            if fields
+        ]
+
+    async def dead_letters(self, limit: int = 100) -> list[JobInfo]:
+        """The FAILED jobs (the dead-letter queue), newest first."""
+        return await self.jobs(JobState.FAILED, limit)
+
+    async def is_paused(self) -> bool:
+        """Whether workers are holding off this queue."""
+        backend = await self._backend()
+        return await reads.is_paused(backend.client, self.keys)
+
+    # ----------------------------------------------------------------- managing
+
+    async def pause(self) -> None:
+        """Stop workers from starting jobs of this tier; running jobs finish."""
+        await (await self._backend()).scripts.pause(self.keys, True)
+
+    async def resume(self) -> None:
+        """Let workers start jobs of this tier again."""
+        await (await self._backend()).scripts.pause(self.keys, False)
+
+    async def drain(self, *, delayed: bool = True) -> int:
+        """Delete every job that has not started (waiting, and delayed unless told not to).
+
+        Running jobs are left to finish. Returns how many jobs were deleted.
+        """
+        backend = await self._backend()
+        total = 0
+        while deleted := await backend.scripts.drain(
+            self.keys, f"drainer:{new_job_id()}", 1000, delayed
+        ):
+            total += deleted
+        return total
+
+    async def remove(self, job_id: str) -> None:
+        """Delete a job in any state. A running job's worker discards its outcome."""
+        await (await self._backend()).scripts.remove(self.keys, job_id)
+
+    async def promote(self, job_id: str) -> None:
+        """Run a delayed job now."""
+        await (await self._backend()).scripts.promote(self.keys, job_id)
+
+    async def retry(self, job_id: str) -> None:
+        """Run a FAILED job again, with fresh attempts."""
+        await (await self._backend()).scripts.retry(self.keys, job_id)
+
+    async def clean(self, state: JobState | str, *, older_than: Duration = 0) -> int:
+        """Delete completed or failed jobs that finished more than ``older_than`` ago."""
+        state = JobState(state)
+        if state not in (JobState.COMPLETED, JobState.FAILED):
+            raise ConfigurationError(
+                f"clean takes 'completed' or 'failed', got {state.value!r}; "
+                "use drain() for jobs that have not started, remove() for one job"
+            )
+        cutoff = self._app.now_ms() - to_ms(older_than, "older_than")
+        backend = await self._backend()
+        total = 0
+        while deleted := await backend.scripts.clean(self.keys, state.value, cutoff, 1000):
+            total += deleted
+        return total
+
+    # ----------------------------------------------------------------- used by Job
+
+    async def set_progress(self, job_id: str, value: float) -> None:
+        """Record a job's progress (0..100)."""
+        if not isinstance(value, int | float) or not 0 <= value <= 100:
+            raise ConfigurationError(f"progress must be a number from 0 to 100, got {value!r}")
+        await (await self._backend()).scripts.progress(self.keys, job_id, value)
+
+    async def append_log(self, job_id: str, line: str) -> None:
+        """Append a line to a job's log."""
+        await (await self._backend()).scripts.log(self.keys, job_id, str(line), MAX_LOG_LINES)
+
+    async def wait_result(self, job_id: str, timeout: float | None) -> Any:
+        """Wait for a job to finish; its result, or ``JobFailed``/``TimeoutError``."""
+        backend = await self._backend()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            last = await self._events_mark(backend)
+            fields: list[Any] = await backend.client.hmget(
+                self.keys.job(job_id), ["state", "result", "error", "tb"]
+            )
+            state, result, error, tb = fields
+            if state is None:
+                raise JobNotFound(self.name, job_id)
+            if state == "completed":
+                return None if result is None else codec.decode(result)
+            if state == "failed":
+                raise JobFailed(job_id, error, tb)
+            remaining = math.inf if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"job {job_id!r} is still {state} after {timeout} s; call result() again "
+                    "to keep waiting, or check that a worker serves tier "
+                    f"{self.name!r} (streamq stats)"
+                )
+            await self._wait_events(backend, last, min(remaining, 5.0))
+
+    async def _events_mark(self, backend: Backend) -> str | int:
+        wakeup = backend.connection.wakeup
+        if wakeup is not None:
+            return wakeup.version(self.keys.tier + "#events")
+        return await reads.last_event_id(backend.client, self.keys)
+
+    async def _wait_events(self, backend: Backend, mark: str | int, seconds: float) -> None:
+        wakeup = backend.connection.wakeup
+        if wakeup is not None:
+            await wakeup.wait(self.keys.tier + "#events", int(mark), seconds)
+        else:
+            block_ms = max(1, int(seconds * 1000))
+            await reads.events_after(backend.client, self.keys, str(mark), block_ms)
+
+
+def _unpack(item: Any) -> tuple[str, Any, Mapping[str, Any]]:
+    if isinstance(item, tuple) and len(item) == 2:
+        return item[0], item[1], {}
+    if isinstance(item, tuple) and len(item) == 3 and isinstance(item[2], Mapping):
+        unknown = set(item[2]) - ENQUEUE_OPTIONS
+        if unknown:
+            raise ConfigurationError(
+                f"unknown enqueue option(s) {sorted(unknown)}; known: {sorted(ENQUEUE_OPTIONS)}"
+            )
+        return item[0], item[1], item[2]
+    raise ConfigurationError(
+        "enqueue_many takes (name, data) or (name, data, {options}) tuples, "
+        f"got {type(item).__name__}"
+    )
+
+
+def _check_job_id(job_id: object) -> str:
+    if not isinstance(job_id, str) or not job_id or len(job_id) > MAX_JOB_ID_LENGTH:
+        raise ConfigurationError(
+            f"job_id must be a non-empty string of at most {MAX_JOB_ID_LENGTH} characters, "
+            f"got {job_id!r}"
+        )
+    return job_id
+
+
+def _due_ms(now_ms: int, delay: Duration | None, run_at: datetime | None) -> int:
+    if delay is not None and run_at is not None:
+        raise ConfigurationError("give delay or run_at, not both")
+    if delay is not None:
+        ms = to_ms(delay, "delay")
+        return now_ms + ms if ms > 0 else 0
+    if run_at is not None:
+        if not isinstance(run_at, datetime):
+            raise ConfigurationError(f"run_at must be a datetime, got {type(run_at).__name__}")
+        if run_at.tzinfo is None or run_at.utcoffset() is None:
+            raise ConfigurationError(
+                "run_at must be timezone-aware, e.g. datetime(..., tzinfo=timezone.utc): "
+                "a naive datetime is ambiguous"
+            )
+        due = math.ceil(run_at.timestamp() * 1000)
+        return due if due > now_ms else 0
+    return 0
+
+
+

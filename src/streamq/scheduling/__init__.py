@@ -1,0 +1,1 @@
+"""Time-based policies: retry backoff (pure functions of the attempt number)."""

@@ -1,0 +1,30 @@
+"""Durations: public APIs take seconds or ``timedelta``; internals use integer ms."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+from streamq.errors import ConfigurationError
+
+Duration = float | int | timedelta
+
+
+def to_seconds(value: Duration, what: str) -> float:
+    """``value`` as float seconds; a clear error for negatives, NaN, infinity and non-numbers."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise ConfigurationError(
+            f"{what} must be a number of seconds or a timedelta, got {type(value).__name__}"
+        )
+    if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
+        raise ConfigurationError(f"{what} must be a finite number of seconds >= 0, got {value!r}")
+    return seconds
+
+
+def to_ms(value: Duration, what: str) -> int:
+    """``value`` as integer milliseconds (rounded up, so a tiny delay is never zero)."""
+    return math.ceil(to_seconds(value, what) * 1000)

@@ -1,0 +1,1 @@
+"""The consumer side: run jobs with concurrency limits, timeouts, retries and leases."""

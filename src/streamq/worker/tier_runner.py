@@ -1,0 +1,320 @@
+"""One tier inside a worker: claim jobs into free slots, run them, record outcomes in
+batches, renew leases, reclaim stalled jobs and promote due delayed ones."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import anyio
+import structlog
+
+from streamq.broker.consumers import blocking_read, delete_consumer
+from streamq.broker.scripts import ClaimedJob, Finished
+from streamq.errors import ConnectionError, QueueStateLost
+from streamq.worker.runner import Completed, run_job
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from streamq.app import App, Backend
+    from streamq.config import TierSettings
+
+log = structlog.get_logger("streamq.worker")
+
+IDLE_BLOCK_MS = 2000
+"""How long an idle worker blocks in Redis per read (it wakes at once when a job arrives)."""
+PROMOTE_EVERY_S = 0.25
+"""Longest wait between two looks for due delayed jobs."""
+PROMOTE_BATCH = 1000
+RECLAIM_BATCH = 100
+RETRY_PAUSE_S = 1.0
+"""Pause before trying Redis again after a connection error."""
+
+
+@dataclass(slots=True, eq=False)
+class Running:
+    """A job this worker started and has not yet recorded the outcome of."""
+
+    job: ClaimedJob
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+
+
+class TierRunner:
+    """Runs the jobs of one tier with its own concurrency limit."""
+
+    def __init__(self, app: App, settings: TierSettings, concurrency: int, consumer: str) -> None:
+        self.app = app
+        self.settings = settings
+        self.queue = app.queue(settings.name)
+        self.keys = self.queue.keys
+        self.concurrency = concurrency
+        self.consumer = consumer
+        self.active: dict[str, Running] = {}
+        self.processed = 0
+        self._slot_freed = asyncio.Event()
+        self._done: list[tuple[Running, Finished]] = []
+        self._done_ready = asyncio.Event()
+        self._stopping = False
+        self._grace = 0.0
+        self._idle_scope: anyio.CancelScope | None = None
+        self._cursors: tuple[str, ...] = ("0-0",) * 10
+        self._blocking: aioredis.Redis | None = None
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def run(self, burst: bool) -> None:
+        """Run until :meth:`request_stop` (or, with ``burst``, until nothing is left)."""
+        backend = await self.app.backend(self.keys)
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._flush_loop, backend)
+                tg.start_soon(self._maintenance_loop, backend)
+                await self._fetch_loop(tg, backend, burst)
+                await self._shut_down(backend)
+                tg.cancel_scope.cancel()
+        finally:
+            if self._blocking is not None:
+                await self._blocking.aclose()
+
+    def request_stop(self, grace: float) -> None:
+        """Stop claiming; running jobs get ``grace`` seconds, then are handed back."""
+        self._stopping = True
+        self._grace = grace
+        self._slot_freed.set()
+        if self._idle_scope is not None:
+            self._idle_scope.cancel()
+
+    async def _shut_down(self, backend: Backend) -> None:
+        with anyio.move_on_after(self._grace):
+            while self.active:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+        unfinished = [r for r in self.active.values() if r not in {d[0] for d in self._done}]
+        for running in unfinished:
+            running.scope.cancel()
+        if unfinished:
+            with contextlib.suppress(ConnectionError):
+                await backend.scripts.release(
+                    self.keys, self.consumer,
+                    [(r.job.id, r.job.priority, r.job.entry) for r in unfinished],
+                )
+            log.warning("handed running jobs back at shutdown", tier=self.keys.tier,
+                        jobs=[r.job.id for r in unfinished])
+            for running in unfinished:
+                self.active.pop(running.job.entry, None)
+        with anyio.move_on_after(5):
+            while self.active:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+        if not self.active:
+            with contextlib.suppress(ConnectionError):
+                await delete_consumer(backend.client, backend.connection.url, self.keys,
+                                      self.consumer)
+
+    # ----------------------------------------------------------------- claiming
+
+    async def _fetch_loop(self, tg: anyio.abc.TaskGroup, backend: Backend, burst: bool) -> None:
+        delivered: list[tuple[int, str, str]] = []
+        wakeup = backend.connection.wakeup
+        while not self._stopping:
+            free = self.concurrency - len(self.active)
+            if free <= 0:
+                await self._wait_for_slot()
+                continue
+            mark = wakeup.version(self.keys.tier) if wakeup else 0
+            jobs = await self._claim(backend, free, delivered, burst)
+            delivered = []
+            if jobs is None:
+                await self._idle(backend, mark, paused=True)
+                continue
+            for job in jobs:
+                running = self.active[job.entry] = Running(job)
+                tg.start_soon(self._run_one, backend, running)
+            if jobs:
+                continue
+            if burst:
+                if self.active:
+                    await self._wait_for_slot()
+                    continue
+                promoted, _ = await backend.scripts.promote_due(
+                    self.keys, self.app.now_ms(), PROMOTE_BATCH)
+                if not promoted:
+                    return
+                continue
+            delivered = await self._idle(backend, mark, paused=False)
+
+    async def _claim(
+        self, backend: Backend, free: int, delivered: list[tuple[int, str, str]], burst: bool
+    ) -> list[ClaimedJob] | None:
+        try:
+            return await backend.scripts.claim(
+                self.keys, self.consumer, self.app.now_ms(), free, delivered)
+        except QueueStateLost as exc:
+            log.error(str(exc), tier=self.keys.tier)
+            backend.prepared.discard(self.keys.tier)
+            await self.app.backend(self.keys)
+            return []
+        except ConnectionError as exc:
+            if burst:
+                raise
+            log.error("cannot claim jobs; retrying", tier=self.keys.tier, error=str(exc))
+            await anyio.sleep(RETRY_PAUSE_S)
+            return []
+
+    async def _wait_for_slot(self) -> None:
+        self._slot_freed.clear()
+        if self.concurrency - len(self.active) <= 0 and not self._stopping:
+            await self._slot_freed.wait()
+
+    async def _idle(self, backend: Backend, mark: int, paused: bool) -> list[tuple[int, str, str]]:
+        """Wait for work: in a blocking read on Redis, on the wake-up when embedded."""
+        wakeup = backend.connection.wakeup
+        with anyio.CancelScope() as scope:
+            self._idle_scope = scope
+            try:
+                if self._stopping:
+                    return []
+                if wakeup is not None:
+                    await wakeup.wait(self.keys.tier, mark, IDLE_BLOCK_MS / 1000)
+                elif paused:
+                    await anyio.sleep(RETRY_PAUSE_S / 2)
+                else:
+                    return await self._blocking_read(backend)
+            finally:
+                self._idle_scope = None
+        return []
+
+    async def _blocking_read(self, backend: Backend) -> list[tuple[int, str, str]]:
+        if self._blocking is None:
+            self._blocking = backend.connection.blocking_client()
+        try:
+            return await blocking_read(self._blocking, backend.connection.url, self.keys,
+                                       self.consumer, IDLE_BLOCK_MS)
+        except QueueStateLost as exc:
+            log.error(str(exc), tier=self.keys.tier)
+            backend.prepared.discard(self.keys.tier)
+            await self.app.backend(self.keys)
+        except ConnectionError as exc:
+            log.error("cannot read jobs; retrying", tier=self.keys.tier, error=str(exc))
+            await anyio.sleep(RETRY_PAUSE_S)
+        return []
+
+    # ----------------------------------------------------------------- running
+
+    async def _run_one(self, backend: Backend, running: Running) -> None:
+        job = running.job
+        with running.scope:
+            outcome = await run_job(job, self.app.processors.get(job.name), self.queue,
+                                    self.settings)
+        if running.scope.cancelled_caught:
+            return
+        if isinstance(outcome, Completed):
+            self._done.append((running, Finished(job.id, job.priority, job.entry,
+                                                 outcome.result)))
+            self._done_ready.set()
+            return
+        try:
+            status = await backend.scripts.fail(
+                self.keys, self.consumer, job, self.app.now_ms(), error=outcome.error,
+                traceback=outcome.traceback, retry_delay_ms=outcome.retry_delay_ms,
+                keep=self.settings.keep_failed)
+        except ConnectionError as exc:
+            status = f"unrecorded ({exc}); the job runs again after its lease"
+        log.info("job attempt failed", tier=self.keys.tier, job_id=job.id, job=job.name,
+                 attempt=job.attempt, attempts=job.attempts, error=outcome.error, now=status)
+        self._finished(running)
+
+    def _finished(self, running: Running) -> None:
+        if self.active.pop(running.job.entry, None) is not None:
+            self.processed += 1
+        self._slot_freed.set()
+
+    async def _flush_loop(self, backend: Backend) -> None:
+        """Record completed jobs in batches: one script call for all that finished meanwhile."""
+        while True:
+            await self._done_ready.wait()
+            self._done_ready.clear()
+            batch, self._done = self._done, []
+            try:
+                recorded = await backend.scripts.complete(
+                    self.keys, self.consumer, self.app.now_ms(), self.settings.keep_completed,
+                    [finished for _, finished in batch])
+            except ConnectionError as exc:
+                log.error("cannot record completed jobs; retrying", tier=self.keys.tier,
+                          error=str(exc))
+                self._done[:0] = batch
+                self._done_ready.set()
+                await anyio.sleep(RETRY_PAUSE_S)
+                continue
+            for (running, _), ok in zip(batch, recorded, strict=True):
+                if not ok:
+                    log.warning("lease lost before completion: result discarded",
+                                tier=self.keys.tier, job_id=running.job.id)
+                self._finished(running)
+
+    # ----------------------------------------------------------------- upkeep
+
+    async def _maintenance_loop(self, backend: Backend) -> None:
+        lease_s = self.settings.lease_ms / 1000
+        renew_every, reclaim_every = lease_s / 3, min(lease_s / 2, 5.0)
+        next_renew = next_reclaim = next_promote = time.monotonic()
+        while True:
+            now = time.monotonic()
+            try:
+                if now >= next_renew:
+                    if now - next_renew > renew_every:
+                        log.warning("event loop was blocked: lease renewal is late; a processor "
+                                    "may be blocking (use async I/O or anyio.to_thread)",
+                                    tier=self.keys.tier, late_s=round(now - next_renew, 2),
+                                    jobs=[r.job.id for r in self.active.values()])
+                    await self._renew(backend)
+                    next_renew = now + renew_every
+                if now >= next_reclaim:
+                    await self._reclaim(backend)
+                    next_reclaim = now + reclaim_every
+                if now >= next_promote:
+                    next_promote = now + await self._promote(backend)
+            except (ConnectionError, QueueStateLost) as exc:
+                log.error("queue upkeep failed; retrying", tier=self.keys.tier, error=str(exc))
+                backend.prepared.discard(self.keys.tier)
+                await anyio.sleep(RETRY_PAUSE_S)
+                continue
+            await anyio.sleep(max(0.0, min(next_renew, next_reclaim, next_promote)
+                                  - time.monotonic()))
+
+    async def _renew(self, backend: Backend) -> None:
+        running = list(self.active.values())
+        if not running:
+            return
+        renewed = await backend.scripts.extend(
+            self.keys, self.consumer, [(r.job.priority, r.job.entry) for r in running])
+        for r, ok in zip(running, renewed, strict=True):
+            if not ok and r.job.entry in self.active:
+                log.warning("lease lost: the job was reclaimed or removed; cancelling it here",
+                            tier=self.keys.tier, job_id=r.job.id)
+                r.scope.cancel()
+                self._finished(r)
+
+    async def _reclaim(self, backend: Backend) -> None:
+        result = await backend.scripts.reclaim(
+            self.keys, "reclaimer", self.app.now_ms(), self.settings.lease_ms, RECLAIM_BATCH,
+            self.settings.keep_failed, self._cursors)
+        self._cursors = result.cursors
+        if result.stalled:
+            log.warning("reclaimed stalled jobs (their worker stopped renewing the lease)",
+                        tier=self.keys.tier, jobs=list(result.stalled),
+                        requeued=result.requeued, dead_lettered=result.failed)
+
+    async def _promote(self, backend: Backend) -> float:
+        """Promote due delayed jobs; returns seconds until the next look."""
+        now_ms = self.app.now_ms()
+        promoted, next_due = await backend.scripts.promote_due(self.keys, now_ms, PROMOTE_BATCH)
+        if promoted >= PROMOTE_BATCH:
+            return 0.0
+        if next_due < 0:
+            return PROMOTE_EVERY_S
+        return min(max((next_due - now_ms) / 1000, 0.0), PROMOTE_EVERY_S)

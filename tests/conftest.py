@@ -1,0 +1,72 @@
+"""Fixtures shared by the whole suite.
+
+``app`` runs each behavioural test twice: on the embedded backend (``memory://``) and on the
+real Redis server. Every test gets its own namespace, so tests never see each other's keys
+and nothing is flushed.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from streamq import App, Tier
+from tests import redis_server
+
+BACKENDS = ("memory", "redis")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        os.environ["STREAMQ_TEST_REDIS_URL"] = redis_server.resolve()
+    except RuntimeError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The real Redis server's URL."""
+    return os.environ["STREAMQ_TEST_REDIS_URL"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_url(request: pytest.FixtureRequest, redis_url: str) -> str:
+    """``memory://`` (a fresh embedded server) or the real Redis URL."""
+    return "memory://" if request.param == "memory" else redis_url
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A namespace of the test's own."""
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def tiers() -> list[Tier]:
+    """Tier overrides for the ``app`` fixture (override in a test module to change them)."""
+    return []
+
+
+@pytest.fixture
+async def app(backend_url: str, namespace: str, tiers: list[Tier]) -> AsyncIterator[App]:
+    """An App on each backend, in a namespace of its own; its keys are deleted afterwards."""
+    application = App(backend_url, namespace=namespace, tiers=tiers)
+    yield application
+    await application.aclose()
+    if backend_url != "memory://":
+        await delete_namespace(backend_url, namespace)
+
+
+async def delete_namespace(url: str, namespace: str) -> None:
+    """Delete every key of ``namespace`` on the real server."""
+    client = aioredis.Redis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{namespace}:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
