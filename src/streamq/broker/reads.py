@@ -56,10 +56,10 @@ async def job_ids_in(
     """Ids of up to ``limit`` jobs in ``state``: finished ones newest first, others oldest first."""
     if state in FINAL_STATES:
         newest: Any = await client.zrevrange(keys.finished(state), 0, limit - 1)
-        return newest
+        return list(newest)
     if state == "delayed":
         oldest: Any = await client.zrange(keys.delayed, 0, limit - 1)
-        return oldest
+        return list(oldest)
     ids: list[str] = []
     for stream in keys.ready:
         if len(ids) >= limit:
@@ -93,7 +93,7 @@ async def is_paused(client: aioredis.Redis, keys: QueueKeys) -> bool:
 
 async def last_event_id(client: aioredis.Redis, keys: QueueKeys) -> str:
     """The id of the newest event, to read only what comes after it."""
-    newest: list[Any] = await client.xrevrange(keys.events, "+", "-", count=1)
+    newest: Any = await client.xrevrange(keys.events, "+", "-", count=1)
     return str(newest[0][0]) if newest else "0-0"
 
 
