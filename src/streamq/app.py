@@ -86,6 +86,14 @@ class App:
 
         return f"<App {redact(self.url)} tiers={list(self.tiers)}>"
 
+    def using(self, url: str, *, clock: Callable[[], float] | None = None) -> App:
+        """A new App with these tiers, processors and limits, on ``url`` (e.g. ``memory://``)."""
+        copy = App(url, namespace=self.namespace, max_payload_bytes=self.max_payload_bytes,
+                   clock=clock or self._clock)
+        copy.tiers = dict(self.tiers)
+        copy.processors = dict(self.processors)
+        return copy
+
     def now_ms(self) -> int:
         """The App's clock, in integer ms since the epoch (injectable for tests)."""
         return int(self._clock() * 1000)

@@ -103,3 +103,26 @@ async def events_after(
     """Events newer than ``after``, waiting up to ``block_ms`` for the first (real Redis)."""
     reply: Any = await client.xread({keys.events: after}, block=block_ms, count=1000)
     return [(entry_id, fields) for _, entries in reply for entry_id, fields in entries]
+
+
+async def queue_names(client: aioredis.Redis, namespace: str) -> list[str]:
+    """Names of the queues that exist in ``namespace`` (found by their meta hash)."""
+    prefix, suffix = f"{namespace}:{{", "}:meta"
+    names = {
+        key[len(prefix):-len(suffix)]
+        async for key in client.scan_iter(match=f"{namespace}:{{*}}:meta", count=1000)
+    }
+    return sorted(names)
+
+
+async def oldest_waiting_ms(client: aioredis.Redis, keys: QueueKeys) -> int | None:
+    """Enqueue time (ms) of the oldest job not yet started, from the stream entry ids."""
+    oldest: int | None = None
+    for stream in keys.ready:
+        groups: Any = await client.xinfo_groups(stream) if await client.xlen(stream) else []
+        last = next((g["last-delivered-id"] for g in groups if g["name"] == GROUP), "0-0")
+        first: Any = await client.xrange(stream, f"({last}", "+", count=1)
+        if first:
+            ms = int(str(first[0][0]).split("-")[0])
+            oldest = ms if oldest is None else min(oldest, ms)
+    return oldest
