@@ -77,7 +77,9 @@ async def cmd_enqueue(args: argparse.Namespace) -> int:
     try:
         data = json.loads(args.data) if args.data is not None else None
     except json.JSONDecodeError as exc:
-        raise ConfigurationError(f"DATA must be JSON, e.g. '{{\"to\": \"a@b.c\"}}': {exc}") from None
+        raise ConfigurationError(
+            f"DATA must be JSON, e.g. '{{\"to\": \"a@b.c\"}}': {exc}"
+        ) from None
     options: dict[str, Any] = {"priority": args.priority}
     for name in ("delay", "job_id", "attempts", "timeout"):
         if getattr(args, name) is not None:

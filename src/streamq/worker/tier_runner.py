@@ -120,6 +120,7 @@ class TierRunner:
     async def _fetch_loop(self, tg: anyio.abc.TaskGroup, backend: Backend, burst: bool) -> None:
         delivered: list[tuple[int, str, str]] = []
         wakeup = backend.connection.wakeup
+        swept = False  # burst: a claim made after a promotion pass found nothing new
         while not self._stopping:
             free = self.concurrency - len(self.active)
             if free <= 0:
@@ -135,15 +136,18 @@ class TierRunner:
                 running = self.active[job.entry] = Running(job)
                 tg.start_soon(self._run_one, backend, running)
             if jobs:
+                swept = False
                 continue
             if burst:
                 if self.active:
                     await self._wait_for_slot()
                     continue
-                promoted, _ = await backend.scripts.promote_due(
-                    self.keys, self.app.now_ms(), PROMOTE_BATCH)
-                if not promoted:
+                if swept:
                     return
+                # Claim once more after this pass even if it promoted nothing: the
+                # maintenance loop may have promoted due jobs since the last claim.
+                await backend.scripts.promote_due(self.keys, self.app.now_ms(), PROMOTE_BATCH)
+                swept = True
                 continue
             delivered = await self._idle(backend, mark, paused=False)
 

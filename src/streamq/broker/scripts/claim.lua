@@ -75,15 +75,17 @@ end
 for p = 0, 9 do
   if started >= count then break end
   local stream = KEYS[2 + p]
-  if redis.call('XLEN', stream) > 0 then
+  -- read again while entries of vanished jobs were dropped and slots are still free
+  while started < count and redis.call('XLEN', stream) > 0 do
     local r = redis.call('XREADGROUP', 'GROUP', group, consumer,
       'COUNT', count - started, 'STREAMS', stream, '>')
+    local entries
     if r and #r > 0 then
-      local entries
       if type(r[1]) == 'table' then entries = r[1][2] else entries = r[2] end
-      for _, e in ipairs(entries) do
-        activate(p, stream, e[1], e[2][2])
-      end
+    end
+    if not entries or #entries == 0 then break end
+    for _, e in ipairs(entries) do
+      activate(p, stream, e[1], e[2][2])
     end
   end
 end

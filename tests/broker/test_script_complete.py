@@ -1,0 +1,137 @@
+"""complete.lua: recording results, ownership (LEASE_LOST), keep_completed retention."""
+
+from __future__ import annotations
+
+import asyncio
+
+from streamq import App
+from tests.broker.helpers import (
+    KEEP,
+    NOW,
+    claim,
+    enqueue,
+    events,
+    exists,
+    finished,
+    job_hash,
+    logs,
+    new_job,
+    open_ctx,
+    pending,
+    pending_total,
+    start,
+    stream_total,
+    zmembers,
+    zscore,
+)
+
+
+async def test_complete_records_the_result(app: App) -> None:
+    """The entry leaves the stream and the PEL; the hash holds state, result and end."""
+    ctx = await open_ctx(app)
+    job = await start(ctx, new_job("a", priority=6))
+    assert await ctx.scripts.complete(
+        ctx.keys, "w1", NOW + 50, KEEP, [finished(job, '{"sent": true}')]
+    ) == [True]
+    fields = await job_hash(ctx, "a")
+    assert (fields["state"], fields["result"], fields["end"]) == (
+        "completed", '{"sent": true}', str(NOW + 50),
+    )
+    assert "entry" not in fields
+    assert await zscore(ctx, ctx.keys.completed, "a") == NOW + 50
+    assert await pending(ctx, 6) == []
+    assert await stream_total(ctx) == 0
+    assert {"ev": "completed", "id": "a"} in await events(ctx)
+
+
+async def test_batch_of_jobs(app: App) -> None:
+    """One call completes many jobs; each gets its own result."""
+    ctx = await open_ctx(app)
+    await enqueue(ctx, new_job("a"), new_job("b", priority=1), new_job("c", priority=9))
+    jobs = await claim(ctx, "w1")
+    done = [finished(job, f'"{job.id}"') for job in jobs]
+    assert await ctx.scripts.complete(ctx.keys, "w1", NOW, KEEP, done) == [True] * 3
+    for job_id in ("a", "b", "c"):
+        assert (await job_hash(ctx, job_id))["result"] == f'"{job_id}"'
+    assert await pending_total(ctx) == 0
+    assert sorted(await zmembers(ctx, ctx.keys.completed)) == ["a", "b", "c"]
+
+
+async def test_other_consumer_gets_lease_lost(app: App) -> None:
+    """A consumer that does not own the entry cannot complete it: nothing changes."""
+    ctx = await open_ctx(app)
+    job = await start(ctx, new_job("a"), consumer="w1")
+    before = await job_hash(ctx, "a")
+    assert await ctx.scripts.complete(ctx.keys, "w2", NOW, KEEP, [finished(job)]) == [False]
+    assert await job_hash(ctx, "a") == before
+    assert await pending(ctx, 0) == [(job.entry, "w1")]
+    assert await zmembers(ctx, ctx.keys.completed) == []
+    assert await events(ctx) == []
+
+
+async def test_mixed_batch_completes_only_owned_jobs(app: App) -> None:
+    """In one batch, owned entries complete and the others report lease lost."""
+    ctx = await open_ctx(app)
+    mine = await start(ctx, new_job("mine"), consumer="w1")
+    theirs = await start(ctx, new_job("theirs"), consumer="w2")
+    reply = await ctx.scripts.complete(
+        ctx.keys, "w1", NOW, KEEP, [finished(mine), finished(theirs)]
+    )
+    assert reply == [True, False]
+    assert (await job_hash(ctx, "theirs"))["state"] == "active"
+    assert await pending(ctx, 0) == [(theirs.entry, "w2")]
+
+
+async def test_old_owner_cannot_complete_after_reclaim(app: App) -> None:
+    """Once reclaimed and claimed by w2, w1's completion is refused and w2's job is intact."""
+    ctx = await open_ctx(app)
+    old = await start(ctx, new_job("a"), consumer="w1")
+    await asyncio.sleep(0.03)
+    reclaimed = await ctx.scripts.reclaim(ctx.keys, "reclaimer", NOW, 5, 100, KEEP,
+                                          ("0-0",) * 10)
+    assert reclaimed.requeued == 1
+    [new] = await claim(ctx, "w2")
+    assert await ctx.scripts.complete(ctx.keys, "w1", NOW, KEEP, [finished(old)]) == [False]
+    fields = await job_hash(ctx, "a")
+    assert (fields["state"], fields["worker"], fields["attempt"]) == ("active", "w2", "2")
+    assert await pending(ctx, 0) == [(new.entry, "w2")]
+    assert await ctx.scripts.complete(ctx.keys, "w2", NOW, KEEP, [finished(new)]) == [True]
+
+
+async def test_completing_twice_is_refused(app: App) -> None:
+    """A second completion of the same entry reports lease lost and keeps the first result."""
+    ctx = await open_ctx(app)
+    job = await start(ctx, new_job("a"))
+    assert await ctx.scripts.complete(ctx.keys, "w1", NOW, KEEP, [finished(job, "1")]) == [True]
+    assert await ctx.scripts.complete(ctx.keys, "w1", NOW + 9, KEEP, [finished(job, "2")]) == [
+        False,
+    ]
+    fields = await job_hash(ctx, "a")
+    assert (fields["result"], fields["end"]) == ("1", str(NOW))
+
+
+async def test_keep_zero_deletes_the_job(app: App) -> None:
+    """keep_completed = 0 deletes the hash and the log at once."""
+    ctx = await open_ctx(app)
+    job = await start(ctx, new_job("a"))
+    await ctx.scripts.log(ctx.keys, "a", "line", 100)
+    assert await ctx.scripts.complete(ctx.keys, "w1", NOW, 0, [finished(job)]) == [True]
+    assert not await exists(ctx, ctx.keys.job("a"))
+    assert not await exists(ctx, ctx.keys.logs("a"))
+    assert await zmembers(ctx, ctx.keys.completed) == []
+    assert await pending_total(ctx) == 0
+    assert {"ev": "completed", "id": "a"} in await events(ctx)
+
+
+async def test_keep_trims_the_oldest(app: App) -> None:
+    """Beyond keep_completed, the oldest completed jobs are deleted with their logs."""
+    ctx = await open_ctx(app)
+    for i, job_id in enumerate(("old", "mid", "new")):
+        job = await start(ctx, new_job(job_id))
+        await ctx.scripts.log(ctx.keys, job_id, "x", 100)
+        assert await ctx.scripts.complete(ctx.keys, "w1", NOW + i, 2, [finished(job)]) == [True]
+    assert await zmembers(ctx, ctx.keys.completed) == ["mid", "new"]
+    assert not await exists(ctx, ctx.keys.job("old"))
+    assert not await exists(ctx, ctx.keys.logs("old"))
+    assert (await job_hash(ctx, "mid"))["state"] == "completed"
+    assert await logs(ctx, "new") == ["x"]

@@ -1,0 +1,144 @@
+"""enqueue.lua: dedup by id, batches, backpressure (QUEUE_FULL), waiting vs delayed, opts."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamq import App
+from streamq.errors import QueueFull
+from tests.broker.helpers import (
+    NOW,
+    claim,
+    enqueue,
+    exists,
+    job_hash,
+    new_job,
+    open_ctx,
+    pending_total,
+    stream,
+    stream_total,
+    zmembers,
+    zscore,
+)
+
+
+async def test_waiting_job_is_written_with_all_fields(app: App) -> None:
+    """A job due now gets a hash in state waiting and one entry in its priority's stream."""
+    ctx = await open_ctx(app)
+    job = new_job("a", name="send", data='{"x": 1}', priority=4, attempts=5)
+    assert await enqueue(ctx, job) == [True]
+    entries = await stream(ctx, 4)
+    assert [job_id for _, job_id in entries] == ["a"]
+    assert await job_hash(ctx, "a") == {
+        "name": "send", "data": '{"x": 1}', "prio": "4", "attempt": "0", "max": "5",
+        "enq": str(NOW), "state": "waiting", "entry": entries[0][0],
+    }
+    assert await stream_total(ctx) == 1
+    assert await zmembers(ctx, ctx.keys.delayed) == []
+
+
+async def test_delayed_job_goes_to_the_delayed_set(app: App) -> None:
+    """A job due later is DELAYED: scored by its due time, no stream entry."""
+    ctx = await open_ctx(app)
+    assert await enqueue(ctx, new_job("d", priority=2, due_ms=NOW + 5000)) == [True]
+    fields = await job_hash(ctx, "d")
+    assert fields["state"] == "delayed"
+    assert fields["due"] == str(NOW + 5000)
+    assert "entry" not in fields
+    assert await zscore(ctx, ctx.keys.delayed, "d") == NOW + 5000
+    assert await stream_total(ctx) == 0
+
+
+async def test_due_in_the_past_or_now_is_waiting(app: App) -> None:
+    """due <= now (including exactly now) means ready at once."""
+    ctx = await open_ctx(app)
+    assert await enqueue(ctx, new_job("past", due_ms=NOW - 1), new_job("now", due_ms=NOW)) == [
+        True, True,
+    ]
+    assert [job_id for _, job_id in await stream(ctx, 0)] == ["past", "now"]
+    assert await zmembers(ctx, ctx.keys.delayed) == []
+
+
+async def test_same_job_twice_makes_one_job(app: App) -> None:
+    """Re-sending the same NewJob (a redis-py retry) returns False and changes nothing."""
+    ctx = await open_ctx(app)
+    job = new_job("dup")
+    assert await enqueue(ctx, job) == [True]
+    before = await job_hash(ctx, "dup")
+    assert await enqueue(ctx, job, now_ms=NOW + 10) == [False]
+    assert await enqueue(ctx, job._replace(data='{"n": 2}', priority=3)) == [False]
+    assert await job_hash(ctx, "dup") == before
+    assert await stream_total(ctx) == 1
+
+
+async def test_dedup_holds_while_the_job_runs_and_after_it_is_delayed(app: App) -> None:
+    """The same id is the same job in any live state, not only while waiting."""
+    ctx = await open_ctx(app)
+    assert await enqueue(ctx, new_job("late", due_ms=NOW + 1000)) == [True]
+    assert await enqueue(ctx, new_job("late")) == [False]
+    assert await job_hash(ctx, "late") != {} and await stream_total(ctx) == 0
+    assert await enqueue(ctx, new_job("run")) == [True]
+    await claim(ctx)
+    assert await enqueue(ctx, new_job("run")) == [False]
+    assert (await job_hash(ctx, "run"))["state"] == "active"
+    assert await stream_total(ctx) == 1
+
+
+async def test_duplicate_ids_inside_one_batch(app: App) -> None:
+    """Within one batch the first occurrence of an id wins; later ones report False."""
+    ctx = await open_ctx(app)
+    first, again = new_job("x", data='"first"'), new_job("x", data='"second"')
+    other = new_job("y")
+    assert await enqueue(ctx, first, other, again) == [True, True, False]
+    assert (await job_hash(ctx, "x"))["data"] == '"first"'
+    assert [job_id for _, job_id in await stream(ctx, 0)] == ["x", "y"]
+
+
+async def test_queue_full_writes_nothing(app: App) -> None:
+    """A batch that would exceed max_waiting raises QueueFull and leaves no trace."""
+    ctx = await open_ctx(app)
+    assert await enqueue(ctx, new_job("a"), new_job("b", due_ms=NOW + 1), max_waiting=3) == [
+        True, True,
+    ]
+    with pytest.raises(QueueFull) as info:
+        await enqueue(ctx, new_job("c"), new_job("d", due_ms=NOW + 5), max_waiting=3)
+    assert (info.value.waiting, info.value.max_waiting, info.value.tier) == (2, 3, "standard")
+    for job_id in ("c", "d"):
+        assert not await exists(ctx, ctx.keys.job(job_id))
+    assert await stream_total(ctx) == 1
+    assert await zmembers(ctx, ctx.keys.delayed) == ["b"]
+    assert await enqueue(ctx, new_job("c"), max_waiting=3) == [True]
+
+
+async def test_running_jobs_do_not_count_towards_max_waiting(app: App) -> None:
+    """max_waiting bounds waiting + delayed: claimed (pending) entries are not counted."""
+    ctx = await open_ctx(app)
+    await enqueue(ctx, new_job("a"), new_job("b"), max_waiting=2)
+    with pytest.raises(QueueFull):
+        await enqueue(ctx, new_job("c"), max_waiting=2)
+    assert len(await claim(ctx, count=1)) == 1
+    assert await pending_total(ctx) == 1
+    assert await enqueue(ctx, new_job("c"), max_waiting=2) == [True]
+
+
+async def test_existing_ids_pass_a_full_queue(app: App) -> None:
+    """Re-sending an existing id adds nothing, so it is not refused by backpressure."""
+    ctx = await open_ctx(app)
+    await enqueue(ctx, new_job("a"), max_waiting=1)
+    assert await enqueue(ctx, new_job("a"), max_waiting=1) == [False]
+
+
+async def test_max_waiting_zero_is_unbounded(app: App) -> None:
+    """max_waiting = 0 never refuses."""
+    ctx = await open_ctx(app)
+    assert await enqueue(ctx, *(new_job() for _ in range(50)), max_waiting=0) == [True] * 50
+    assert await stream_total(ctx) == 50
+
+
+async def test_opts_stored_only_when_given(app: App) -> None:
+    """Non-empty opts are stored on the hash; empty opts leave no field."""
+    ctx = await open_ctx(app)
+    opts = '{"timeout":30.0,"backoff":{"kind":"fixed","delay":2.0}}'
+    assert await enqueue(ctx, new_job("with", opts=opts), new_job("without")) == [True, True]
+    assert (await job_hash(ctx, "with"))["opts"] == opts
+    assert "opts" not in await job_hash(ctx, "without")

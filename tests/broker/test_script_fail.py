@@ -1,0 +1,144 @@
+"""fail.lua: retry to DELAYED, dead-letter to FAILED, ownership, keep_failed retention."""
+
+from __future__ import annotations
+
+import asyncio
+
+from streamq import App
+from tests.broker.helpers import (
+    KEEP,
+    NOW,
+    claim,
+    events,
+    exists,
+    job_hash,
+    new_job,
+    open_ctx,
+    pending,
+    pending_total,
+    start,
+    stream_total,
+    zmembers,
+    zscore,
+)
+
+
+async def test_attempts_left_goes_to_delayed(app: App) -> None:
+    """With attempts left and a delay, the job is DELAYED until now + delay."""
+    ctx = await open_ctx(app)
+    job = await start(ctx, new_job("a", priority=2, attempts=3))
+    outcome = await ctx.scripts.fail(ctx.keys, "w1", job, NOW + 10, error="boom",
+                                     traceback="Traceback...", retry_delay_ms=5000, keep=KEEP)
+    assert outcome == "delayed"
+    fields = await job_hash(ctx, "a")
+    assert (fields["state"], fields["due"], fields["error"], fields["tb"], fields["attempt"]) == (
+        "delayed", str(NOW + 5010), "boom", "Traceback...", "1",
+    )
+    assert "entry" not in fields
+    assert await zscore(ctx, ctx.keys.delayed, "a") == NOW + 5010
+    assert await pending(ctx, 2) == []
+    assert await stream_total(ctx) == 0
+    assert await zmembers(ctx, ctx.keys.failed) == []
+
+
+async def test_zero_delay_retry_is_due_at_once(app: App) -> None:
+    """A retry delay of 0 makes the job due now (promote_due picks it up at once)."""
+    ctx = await open_ctx(app)
+    job = await start(ctx, new_job("a"))
+    assert await ctx.scripts.fail(ctx.keys, "w1", job, NOW, error="e", traceback="",
+                                  retry_delay_ms=0, keep=KEEP) == "delayed"
+    assert await zscore(ctx, ctx.keys.delayed, "a") == NOW
+    assert await ctx.scripts.promote_due(ctx.keys, NOW, 10) == (1, -1)
+    [again] = await claim(ctx)
+    assert (again.id, again.attempt) == ("a", 2)
+
+
+async def test_out_of_attempts_goes_to_failed(app: App) -> None:
+    """On its last attempt the job is FAILED: dead-letter set, end time, failed event."""
+    ctx = await open_ctx(app)
+    job = await start(ctx, new_job("a", attempts=1))
+    assert await ctx.scripts.fail(ctx.keys, "w1", job, NOW + 20, error="boom", traceback="tb",
+                                  retry_delay_ms=1000, keep=KEEP) == "failed"
+    fields = await job_hash(ctx, "a")
+    assert (fields["state"], fields["end"], fields["error"], fields["tb"]) == (
+        "failed", str(NOW + 20), "boom", "tb",
+    )
+    assert await zscore(ctx, ctx.keys.failed, "a") == NOW + 20
+    assert await zmembers(ctx, ctx.keys.delayed) == []
+    assert await pending_total(ctx) == 0
+    assert {"ev": "failed", "id": "a"} in await events(ctx)
+
+
+async def test_no_retry_fails_with_attempts_left(app: App) -> None:
+    """A delay of -1 (Fail raised) goes straight to FAILED even with attempts left."""
+    ctx = await open_ctx(app)
+    job = await start(ctx, new_job("a", attempts=10))
+    assert await ctx.scripts.fail(ctx.keys, "w1", job, NOW, error="bad input", traceback="",
+                                  retry_delay_ms=None, keep=KEEP) == "failed"
+    assert (await job_hash(ctx, "a"))["state"] == "failed"
+    assert await zscore(ctx, ctx.keys.failed, "a") == NOW
+
+
+async def test_other_consumer_gets_lease_lost(app: App) -> None:
+    """A consumer that does not own the entry cannot fail it: nothing changes."""
+    ctx = await open_ctx(app)
+    job = await start(ctx, new_job("a"), consumer="w1")
+    before = await job_hash(ctx, "a")
+    assert await ctx.scripts.fail(ctx.keys, "w2", job, NOW, error="e", traceback="",
+                                  retry_delay_ms=None, keep=KEEP) == "lease_lost"
+    assert await job_hash(ctx, "a") == before
+    assert await pending(ctx, 0) == [(job.entry, "w1")]
+    assert await zmembers(ctx, ctx.keys.failed) == []
+
+
+async def test_old_owner_cannot_fail_after_reclaim(app: App) -> None:
+    """After reclaim and a new claim by w2, w1's failure is refused."""
+    ctx = await open_ctx(app)
+    old = await start(ctx, new_job("a"), consumer="w1")
+    await asyncio.sleep(0.03)
+    await ctx.scripts.reclaim(ctx.keys, "reclaimer", NOW, 5, 100, KEEP, ("0-0",) * 10)
+    [new] = await claim(ctx, "w2")
+    assert await ctx.scripts.fail(ctx.keys, "w1", old, NOW, error="e", traceback="",
+                                  retry_delay_ms=None, keep=KEEP) == "lease_lost"
+    fields = await job_hash(ctx, "a")
+    assert (fields["state"], fields["worker"]) == ("active", "w2")
+    assert "error" not in fields
+    assert await pending(ctx, 0) == [(new.entry, "w2")]
+
+
+async def test_deleted_job_is_lease_lost_and_not_recreated(app: App) -> None:
+    """If the job hash vanished, fail writes nothing (no half-written hash appears)."""
+    ctx = await open_ctx(app)
+    job = await start(ctx, new_job("a"))
+    await ctx.client.delete(ctx.keys.job("a"))
+    assert await ctx.scripts.fail(ctx.keys, "w1", job, NOW, error="e", traceback="",
+                                  retry_delay_ms=100, keep=KEEP) == "lease_lost"
+    assert not await exists(ctx, ctx.keys.job("a"))
+    assert await zmembers(ctx, ctx.keys.delayed) == []
+
+
+async def test_keep_failed_trims_the_oldest(app: App) -> None:
+    """Beyond keep_failed, the oldest dead letters are deleted with their logs."""
+    ctx = await open_ctx(app)
+    for i, job_id in enumerate(("old", "mid", "new")):
+        job = await start(ctx, new_job(job_id, attempts=1))
+        await ctx.scripts.log(ctx.keys, job_id, "x", 100)
+        assert await ctx.scripts.fail(ctx.keys, "w1", job, NOW + i, error="e", traceback="",
+                                      retry_delay_ms=None, keep=2) == "failed"
+    assert await zmembers(ctx, ctx.keys.failed) == ["mid", "new"]
+    assert not await exists(ctx, ctx.keys.job("old"))
+    assert not await exists(ctx, ctx.keys.logs("old"))
+    assert (await job_hash(ctx, "mid"))["state"] == "failed"
+    assert await exists(ctx, ctx.keys.logs("new"))
+
+
+async def test_retry_does_not_trim_failed(app: App) -> None:
+    """A retried attempt is not a dead letter: the failed set is not trimmed by it."""
+    ctx = await open_ctx(app)
+    dead = await start(ctx, new_job("dead", attempts=1))
+    await ctx.scripts.fail(ctx.keys, "w1", dead, NOW, error="e", traceback="",
+                           retry_delay_ms=None, keep=1)
+    job = await start(ctx, new_job("again", attempts=3))
+    assert await ctx.scripts.fail(ctx.keys, "w1", job, NOW, error="e", traceback="",
+                                  retry_delay_ms=10, keep=0) == "delayed"
+    assert await zmembers(ctx, ctx.keys.failed) == ["dead"]

@@ -1,0 +1,79 @@
+"""release.lua: handing running jobs back at once, without using an attempt."""
+
+from __future__ import annotations
+
+import asyncio
+
+from streamq import App
+from tests.broker.helpers import (
+    KEEP,
+    NOW,
+    claim,
+    exists,
+    job_hash,
+    new_job,
+    open_ctx,
+    pending,
+    pending_total,
+    start,
+    stream,
+)
+
+
+async def test_release_requeues_without_an_attempt(app: App) -> None:
+    """The job is WAITING again under a fresh entry; its attempt is given back."""
+    ctx = await open_ctx(app)
+    job = await start(ctx, new_job("a", priority=5))
+    assert await ctx.scripts.release(ctx.keys, "w1", [("a", 5, job.entry)]) == [True]
+    assert await pending(ctx, 5) == []
+    [(entry, job_id)] = await stream(ctx, 5)
+    assert job_id == "a" and entry != job.entry
+    fields = await job_hash(ctx, "a")
+    assert (fields["state"], fields["entry"], fields["attempt"]) == ("waiting", entry, "0")
+    assert "start" not in fields and "worker" not in fields
+    [again] = await claim(ctx, "w2")
+    assert (again.id, again.attempt, again.entry) == ("a", 1, entry)
+
+
+async def test_batch_release(app: App) -> None:
+    """Several jobs are handed back in one call."""
+    ctx = await open_ctx(app)
+    a = await start(ctx, new_job("a", priority=0))
+    b = await start(ctx, new_job("b", priority=3))
+    reply = await ctx.scripts.release(ctx.keys, "w1", [("a", 0, a.entry), ("b", 3, b.entry)])
+    assert reply == [True, True]
+    assert await pending_total(ctx) == 0
+    assert [(await job_hash(ctx, j))["state"] for j in ("a", "b")] == ["waiting", "waiting"]
+
+
+async def test_other_consumer_gets_lease_lost(app: App) -> None:
+    """A consumer that does not own the entry cannot release it: nothing changes."""
+    ctx = await open_ctx(app)
+    job = await start(ctx, new_job("a"), consumer="w1")
+    before = await job_hash(ctx, "a")
+    assert await ctx.scripts.release(ctx.keys, "w2", [("a", 0, job.entry)]) == [False]
+    assert await job_hash(ctx, "a") == before
+    assert await pending(ctx, 0) == [(job.entry, "w1")]
+    assert await stream(ctx, 0) == [(job.entry, "a")]
+
+
+async def test_old_owner_cannot_release_after_reclaim(app: App) -> None:
+    """After reclaim and a new claim by w2, w1 cannot hand w2's job back."""
+    ctx = await open_ctx(app)
+    old = await start(ctx, new_job("a"), consumer="w1")
+    await asyncio.sleep(0.03)
+    await ctx.scripts.reclaim(ctx.keys, "reclaimer", NOW, 5, 100, KEEP, ("0-0",) * 10)
+    [new] = await claim(ctx, "w2")
+    assert await ctx.scripts.release(ctx.keys, "w1", [("a", 0, old.entry)]) == [False]
+    fields = await job_hash(ctx, "a")
+    assert (fields["state"], fields["worker"], fields["attempt"]) == ("active", "w2", "2")
+    assert await pending(ctx, 0) == [(new.entry, "w2")]
+
+
+async def test_deleted_job_is_not_recreated(app: App) -> None:
+    """Releasing a job whose hash vanished reports lease lost and writes nothing."""
+    ctx = await open_ctx(app)
+    job = await start(ctx, new_job("a"))
+    await ctx.client.delete(ctx.keys.job("a"))
+    assert await ctx.scripts.release(ctx.keys, "w1", [("a", 0, job.entry)]) == [False]
+    assert not await exists(ctx, ctx.keys.job("a"))
