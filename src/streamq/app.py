@@ -5,19 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import pydantic
 import structlog
 
-from streamq.broker.connection import (
-    Connection,
-    check_server,
-    open_connection,
-    resolve_url,
-)
+from streamq.broker.backend import Backend
+from streamq.broker.connection import check_server, open_connection, resolve_url
 from streamq.broker.keys import QueueKeys
 from streamq.broker.scripts import Scripts
 from streamq.config import Tier, TierSettings, check_name, resolve_tiers
@@ -29,27 +24,11 @@ from streamq.scheduling.backoff import Backoff
 from streamq.timeunits import Duration, to_seconds
 
 if TYPE_CHECKING:
-    import redis.asyncio as aioredis
-
     from streamq.worker.worker import Worker
 
 log = structlog.get_logger("streamq")
 
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
-
-
-@dataclass(slots=True)
-class Backend:
-    """The live connection of an App: client, scripts, and the queues prepared on it."""
-
-    connection: Connection
-    scripts: Scripts
-    prepared: set[str] = field(default_factory=set)
-
-    @property
-    def client(self) -> aioredis.Redis:
-        """The shared redis-py client."""
-        return self.connection.client
 
 
 class App:

@@ -20,9 +20,10 @@ def encode(value: Any, *, what: str = "job data", limit: int | None = None) -> s
             f"{what} must be plain JSON (dict, list, str, int, float, bool, None): {exc}; "
             "convert dates to ISO strings, sets to lists and bytes to base64 first"
         ) from None
-    if limit is not None and len(text) > limit and len(text.encode()) > limit:
+    # A character is at most 4 bytes in UTF-8: short texts skip the byte count.
+    if limit is not None and len(text) * 4 > limit and (size := len(text.encode())) > limit:
         raise PayloadTooLarge(
-            f"{what} is {len(text.encode())} bytes encoded, over the limit of {limit}; "
+            f"{what} is {size} bytes encoded, over the limit of {limit}; "
             "store large blobs elsewhere (S3, a database) and enqueue a reference, or raise "
             "App(max_payload_bytes=...)"
         )

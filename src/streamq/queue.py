@@ -20,7 +20,8 @@ from streamq.scheduling.backoff import Backoff
 from streamq.timeunits import Duration, to_ms, to_seconds
 
 if TYPE_CHECKING:
-    from streamq.app import App, Backend
+    from streamq.app import App
+    from streamq.broker.backend import Backend
 
 MAX_JOB_ID_LENGTH = 256
 MAX_LOG_LINES = 1000

@@ -6,29 +6,47 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from streamq.broker.connection import translate_errors
+from streamq.broker.connection import Connection, translate_errors
 from streamq.broker.keys import GROUP, QueueKeys
 
 
-async def blocking_read(
-    client: aioredis.Redis, url: str, keys: QueueKeys, consumer: str, block_ms: int
-) -> list[tuple[int, str, str]]:
-    """Wait up to ``block_ms`` for new entries in any priority stream (real Redis only).
+class BlockingReader:
+    """An idle worker's wait for new jobs: ``XREADGROUP BLOCK`` on a connection of its own,
+    so the shared pool never waits behind it (real Redis only)."""
 
-    The entries returned are delivered to ``consumer`` (in its pending list); pass them to
-    the claim script, which starts or hands them back. Returns (priority, entry, job id).
-    """
-    with translate_errors(url):
-        reply: Any = await client.xreadgroup(
-            GROUP, consumer, dict.fromkeys(keys.ready, ">"), count=1, block=block_ms
-        )
-    index = {stream: prio for prio, stream in enumerate(keys.ready)}
-    return [
-        (index[stream], entry, fields["id"])
-        for stream, entries in reply or ()
-        for entry, fields in entries
-        if fields
-    ]
+    def __init__(self, connection: Connection, keys: QueueKeys, consumer: str) -> None:
+        self._connection = connection
+        self._keys = keys
+        self._consumer = consumer
+        self._streams: dict[Any, Any] = dict.fromkeys(keys.ready, ">")
+        self._priority = {stream: prio for prio, stream in enumerate(keys.ready)}
+        self._client: aioredis.Redis | None = None
+
+    async def read(self, block_ms: int) -> list[tuple[int, str, str]]:
+        """Wait up to ``block_ms`` for new entries in any priority stream.
+
+        The entries returned are delivered to the consumer (in its pending list); pass them
+        to the claim script, which starts them or hands them back. Returns
+        (priority, entry id, job id) tuples.
+        """
+        if self._client is None:
+            self._client = self._connection.blocking_client()
+        with translate_errors(self._connection.url):
+            reply: Any = await self._client.xreadgroup(
+                GROUP, self._consumer, self._streams, count=1, block=block_ms
+            )
+        return [
+            (self._priority[stream], entry, fields["id"])
+            for stream, entries in reply or ()
+            for entry, fields in entries
+            if fields
+        ]
+
+    async def aclose(self) -> None:
+        """Close the reader's connection."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
 
 async def delete_consumer(client: aioredis.Redis, url: str, keys: QueueKeys, consumer: str) -> None:

@@ -12,15 +12,14 @@ from typing import TYPE_CHECKING
 import anyio
 import structlog
 
-from streamq.broker.consumers import blocking_read, delete_consumer
+from streamq.broker.consumers import BlockingReader, delete_consumer
 from streamq.broker.scripts import ClaimedJob, Finished
 from streamq.errors import ConnectionError, QueueStateLost
 from streamq.worker.runner import Completed, run_job
 
 if TYPE_CHECKING:
-    import redis.asyncio as aioredis
-
-    from streamq.app import App, Backend
+    from streamq.app import App
+    from streamq.broker.backend import Backend
     from streamq.config import TierSettings
 
 log = structlog.get_logger("streamq.worker")
@@ -62,7 +61,7 @@ class TierRunner:
         self._grace = 0.0
         self._idle_scope: anyio.CancelScope | None = None
         self._cursors: tuple[str, ...] = ("0-0",) * 10
-        self._blocking: aioredis.Redis | None = None
+        self._reader: BlockingReader | None = None
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -77,8 +76,8 @@ class TierRunner:
                 await self._shut_down(backend)
                 tg.cancel_scope.cancel()
         finally:
-            if self._blocking is not None:
-                await self._blocking.aclose()
+            if self._reader is not None:
+                await self._reader.aclose()
 
     def request_stop(self, grace: float) -> None:
         """Stop claiming; running jobs get ``grace`` seconds, then are handed back."""
@@ -193,11 +192,10 @@ class TierRunner:
         return []
 
     async def _blocking_read(self, backend: Backend) -> list[tuple[int, str, str]]:
-        if self._blocking is None:
-            self._blocking = backend.connection.blocking_client()
+        if self._reader is None:
+            self._reader = BlockingReader(backend.connection, self.keys, self.consumer)
         try:
-            return await blocking_read(self._blocking, backend.connection.url, self.keys,
-                                       self.consumer, IDLE_BLOCK_MS)
+            return await self._reader.read(IDLE_BLOCK_MS)
         except QueueStateLost as exc:
             log.error(str(exc), tier=self.keys.tier)
             backend.prepared.discard(self.keys.tier)

@@ -1,0 +1,43 @@
+"""The folders show the architecture: only broker/ talks to Redis, every script is wired."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "streamq"
+REDIS_MODULES = ("redis", "fakeredis", "lupa")
+
+
+def imported_modules(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_only_broker_imports_redis() -> None:
+    offenders = {
+        str(path.relative_to(SRC)): sorted(m for m in imported_modules(path)
+                                           if m.split(".")[0] in REDIS_MODULES)
+        for path in SRC.rglob("*.py")
+        if "broker" not in path.relative_to(SRC).parts
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_scheduling_is_pure() -> None:
+    """Backoff is a pure function of time: it imports nothing that does I/O."""
+    for path in (SRC / "scheduling").rglob("*.py"):
+        modules = imported_modules(path)
+        assert not {m for m in modules if m.startswith(("streamq.broker", "streamq.worker",
+                                                        "asyncio", "anyio"))}, path
+
+
+def test_modules_stay_small() -> None:
+    """Around 400 lines at most per module (STYLE.md)."""
+    sizes = {str(p.relative_to(SRC)): len(p.read_text().splitlines()) for p in SRC.rglob("*.py")}
+    assert {name: n for name, n in sizes.items() if n > 420} == {}

@@ -1,0 +1,125 @@
+"""The `streamq` command, driven as a subprocess against the real Redis server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+
+import pytest
+
+from streamq import App
+from tests.conftest import delete_namespace
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def ns(redis_url: str, namespace: str) -> AsyncIterator[str]:
+    yield namespace
+    await delete_namespace(redis_url, namespace)
+
+
+def streamq(*args: str, url: str, ns: str, env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "STREAMQ_TEST_NAMESPACE": ns, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "streamq", *args, "--url", url, "--namespace", ns],
+        capture_output=True, text=True, timeout=60, env=full_env,
+    )
+
+
+async def test_enqueue_stats_job_and_worker_round_trip(redis_url: str, ns: str) -> None:
+    """enqueue → stats shows it waiting → a burst worker runs it → job shows the result."""
+    done = streamq("enqueue", "--tier", "high", "double", '{"n": 21}', "--job-id", "j1",
+                   "--json", url=redis_url, ns=ns)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"id": "j1", "tier": "high"}
+
+    stats = streamq("stats", "--json", "--tier", "high", url=redis_url, ns=ns)
+    [row] = json.loads(stats.stdout)
+    assert (row["tier"], row["waiting"], row["paused"]) == ("high", 1, False)
+    assert row["oldest_waiting_s"] is not None
+
+    worker = streamq("worker", "--app", "tests.cli_app:app", "--tier", "high", "--burst",
+                     url=redis_url, ns=ns)
+    assert worker.returncode == 0, worker.stderr
+
+    job = streamq("job", "j1", "--json", url=redis_url, ns=ns)
+    info = json.loads(job.stdout)
+    assert (info["state"], info["result"], info["attempt"]) == ("completed", 42, 1)
+    human = streamq("job", "j1", url=redis_url, ns=ns)
+    assert "completed" in human.stdout and "42" in human.stdout
+
+
+async def test_admin_commands_work_from_the_url_alone(redis_url: str, ns: str) -> None:
+    """pause/resume/drain/promote/remove/retry/clean/jobs with no --app."""
+    app = App(redis_url, namespace=ns)
+    queue = app.queue("low")
+    delayed = await queue.enqueue("anything", {}, delay=3600)
+    await queue.enqueue("anything", {})
+    await app.aclose()
+
+    assert streamq("pause", "--tier", "low", url=redis_url, ns=ns).returncode == 0
+    stats = json.loads(streamq("stats", "--json", "--tier", "low", url=redis_url, ns=ns).stdout)
+    assert stats[0]["paused"] is True
+    assert streamq("resume", "--tier", "low", url=redis_url, ns=ns).returncode == 0
+
+    listed = streamq("jobs", "--tier", "low", "--state", "delayed", "--json", url=redis_url, ns=ns)
+    assert [j["id"] for j in json.loads(listed.stdout)] == [delayed.id]
+    assert streamq("promote", delayed.id, "--tier", "low", url=redis_url, ns=ns).returncode == 0
+    drained = streamq("drain", "--tier", "low", "--json", url=redis_url, ns=ns)
+    assert json.loads(drained.stdout)["jobs"] == 2
+
+    missing = streamq("remove", "nope", "--tier", "low", url=redis_url, ns=ns)
+    assert missing.returncode == 3
+    assert "no job 'nope'" in missing.stderr and "Traceback" not in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "phrase"),
+    [
+        (["stats", "--url", "redis://127.0.0.1:1/0"], 1, "cannot reach Redis at redis://127.0.0.1:1/0"),
+        (["stats", "--url", "ftp://x"], 2, "unsupported URL"),
+        (["worker", "--app", "no_such_module:app"], 2, "cannot load the App"),
+        (["worker"], 2, "needs --app"),
+        (["enqueue", "--tier", "high", "x", "{bad json"], 2, "DATA must be JSON"),
+        (["stats", "--url", "redis://user:hunter2@127.0.0.1:1/0"], 1, "user:***@"),
+    ],
+)
+def test_bad_input_gets_one_line_and_a_meaningful_exit_code(
+    args: list[str], code: int, phrase: str, redis_url: str
+) -> None:
+    """A bad URL, unreachable Redis or bad --app: one line on stderr, no traceback."""
+    cmd = [sys.executable, "-m", "streamq", *args]
+    if "--url" not in args:
+        cmd += ["--url", redis_url]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == code, done.stderr
+    assert phrase in done.stderr
+    assert "Traceback" not in done.stderr and "hunter2" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_help_everywhere() -> None:
+    """`--help` works for the command and every subcommand."""
+    top = subprocess.run([sys.executable, "-m", "streamq", "--help"], capture_output=True,
+                         text=True, timeout=30)
+    assert top.returncode == 0
+    for command in ("worker", "enqueue", "stats", "jobs", "job", "retry", "remove", "promote",
+                    "pause", "resume", "drain", "clean", "demo"):
+        assert command in top.stdout
+        sub = subprocess.run([sys.executable, "-m", "streamq", command, "--help"],
+                             capture_output=True, text=True, timeout=30)
+        assert sub.returncode == 0 and "--url" in sub.stdout
+
+
+def test_demo_runs_every_tier_and_ends_with_stats() -> None:
+    """`streamq demo` needs no set-up and shows completed, retried and dead-lettered jobs."""
+    done = subprocess.run([sys.executable, "-m", "streamq", "demo", "--quick"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    for word in ("critical", "high", "standard", "low", "dead letter", "bad address", "Next:"):
+        assert word in done.stdout

@@ -1,0 +1,72 @@
+"""streamq.testing: what a user's own test suite uses to embed streamq."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamq import App, Job, JobState, Retry, Tier
+from streamq.errors import ConfigurationError
+from streamq.testing import embedded, run_until_idle
+from streamq.testing.pytest_plugin import load_app
+
+production = App("redis://127.0.0.1:1/0", tiers=[Tier("high", concurrency=3)])
+
+
+@production.processor("flaky", tier="high", attempts=3)
+async def flaky(job: Job) -> int:
+    if job.attempt < 3:
+        raise Retry(delay=3600)
+    return job.attempt
+
+
+async def test_embedded_copy_runs_the_apps_processors_without_its_redis() -> None:
+    """The copy has the processors and tiers, but talks to a private memory:// server."""
+    async with embedded(production) as app:
+        assert app.url == "memory://"
+        assert app.tiers["high"].concurrency == 3
+        job = await app.enqueue("flaky", {})
+        counts = await run_until_idle(app)
+        assert await job.result() == 3
+        assert counts["high"]["completed"] == 1
+
+
+async def test_run_until_idle_without_delayed_leaves_retries_waiting() -> None:
+    """include_delayed=False respects backoff: the retry stays delayed."""
+    async with embedded(production) as app:
+        job = await app.enqueue("flaky", {})
+        counts = await run_until_idle(app, ["high"], include_delayed=False)
+        assert counts["high"]["delayed"] == 1
+        assert await job.state() is JobState.DELAYED
+
+
+async def test_each_embedded_copy_is_private() -> None:
+    """Two copies never see each other's jobs."""
+    async with embedded(production) as first, embedded(production) as second:
+        await first.queue("high").enqueue("flaky", {})
+        assert (await second.queue("high").counts())["waiting"] == 0
+
+
+async def test_run_until_idle_reports_endless_retries() -> None:
+    """A processor that always retries is reported instead of hanging the suite."""
+    async with embedded() as app:
+        @app.processor("forever")
+        async def forever(job: Job) -> None:
+            raise Retry(delay=1)
+
+        await app.enqueue("forever", {}, attempts=1000)
+        with pytest.raises(RuntimeError, match="retrying forever"):
+            await run_until_idle(app, ["standard"], max_rounds=3)
+
+
+async def test_streamq_app_fixture_is_a_fresh_embedded_app(streamq_app: App) -> None:
+    """The plugin's fixture (no ini option here): a bare App on memory://."""
+    assert streamq_app.url == "memory://"
+    assert (await streamq_app.queue().counts())["waiting"] == 0
+
+
+def test_load_app_errors_say_what_to_do() -> None:
+    with pytest.raises(ConfigurationError, match="module:attribute"):
+        load_app("no-colon")
+    with pytest.raises(ConfigurationError, match=r"not a streamq\.App"):
+        load_app("tests.test_testing:flaky")
+    assert load_app("tests.test_testing:production") is production
