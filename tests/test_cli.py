@@ -62,16 +62,20 @@ async def test_admin_commands_work_from_the_url_alone(redis_url: str, ns: str) -
     await queue.enqueue("anything", {})
     await app.aclose()
 
-    assert streamq("pause", "--tier", "low", url=redis_url, ns=ns).returncode == 0
-    stats = json.loads(streamq("stats", "--json", "--tier", "low", url=redis_url, ns=ns).stdout)
-    assert stats[0]["paused"] is True
-    assert streamq("resume", "--tier", "low", url=redis_url, ns=ns).returncode == 0
+    def ok(*args: str) -> str:
+        done = streamq(*args, url=redis_url, ns=ns)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return done.stdout
 
-    listed = streamq("jobs", "--tier", "low", "--state", "delayed", "--json", url=redis_url, ns=ns)
-    assert [j["id"] for j in json.loads(listed.stdout)] == [delayed.id]
-    assert streamq("promote", delayed.id, "--tier", "low", url=redis_url, ns=ns).returncode == 0
-    drained = streamq("drain", "--tier", "low", "--json", url=redis_url, ns=ns)
-    assert json.loads(drained.stdout)["jobs"] == 2
+    ok("pause", "--tier", "low")
+    stats = json.loads(ok("stats", "--json", "--tier", "low"))
+    assert stats[0]["paused"] is True
+    ok("resume", "--tier", "low")
+
+    listed = ok("jobs", "--tier", "low", "--state", "delayed", "--json")
+    assert [j["id"] for j in json.loads(listed)] == [delayed.id]
+    ok("promote", delayed.id, "--tier", "low")
+    assert json.loads(ok("drain", "--tier", "low", "--json"))["jobs"] == 2
 
     missing = streamq("remove", "nope", "--tier", "low", url=redis_url, ns=ns)
     assert missing.returncode == 3

@@ -59,6 +59,7 @@ class App:
         self._queues: dict[str, Queue] = {}
         self._backend: Backend | None = None
         self._lock: asyncio.Lock | None = None
+        self._memory_server: Any = None  # kept across aclose(): memory:// jobs survive it
 
     def __repr__(self) -> str:
         from streamq.broker.connection import redact
@@ -162,7 +163,8 @@ class App:
         return backend
 
     async def _connect(self) -> Backend:
-        connection = open_connection(self.url)
+        connection = open_connection(self.url, self._memory_server)
+        self._memory_server = connection.server
         try:
             await check_server(connection)
             scripts = Scripts(connection)

@@ -160,7 +160,11 @@ class Queue:
 
     async def jobs(self, state: JobState | str, limit: int = 100) -> list[JobInfo]:
         """Up to ``limit`` jobs in ``state`` (finished ones newest first)."""
-        state = JobState(state)
+        state = _job_state(state)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise ConfigurationError(f"limit must be an integer >= 0, got {limit!r}")
+        if limit == 0:
+            return []
         backend = await self._backend()
         ids = await reads.job_ids_in(backend.client, self.keys, state.value, limit)
         found = await reads.job_fields(backend.client, self.keys, ids, with_logs=False)
@@ -216,7 +220,7 @@ class Queue:
 
     async def clean(self, state: JobState | str, *, older_than: Duration = 0) -> int:
         """Delete completed or failed jobs that finished more than ``older_than`` ago."""
-        state = JobState(state)
+        state = _job_state(state)
         if state not in (JobState.COMPLETED, JobState.FAILED):
             raise ConfigurationError(
                 f"clean takes 'completed' or 'failed', got {state.value!r}; "
@@ -295,6 +299,15 @@ def _unpack(item: Any) -> tuple[str, Any, Mapping[str, Any]]:
         "enqueue_many takes (name, data) or (name, data, {options}) tuples, "
         f"got {type(item).__name__}"
     )
+
+
+def _job_state(value: JobState | str) -> JobState:
+    try:
+        return JobState(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"unknown job state {value!r}: use one of {', '.join(s.value for s in JobState)}"
+        ) from None
 
 
 def _check_job_id(job_id: object) -> str:

@@ -170,3 +170,18 @@ async def test_attempt_increments_on_each_claim(app: App) -> None:
     [again] = await claim(ctx)
     assert again.attempt == 4
     assert (await job_hash(ctx, "a"))["attempt"] == "4"
+
+
+async def test_stale_delivered_entry_of_a_recreated_job_is_dropped(app: App) -> None:
+    """If a delivered job was removed and re-enqueued under the same id before claim, the
+    old entry is dropped and the job starts from its new entry (which claim then owns)."""
+    ctx = await open_ctx(app)
+    await enqueue(ctx, new_job("a"))
+    delivered = await deliver(ctx, "w1")
+    await ctx.scripts.remove(ctx.keys, "a")
+    await enqueue(ctx, new_job("a"))
+    [(fresh, _)] = await stream(ctx, 0)
+    [job] = await claim(ctx, "w1", delivered=delivered)
+    assert (job.id, job.entry, job.attempt) == ("a", fresh, 1)
+    assert await pending(ctx, 0) == [(fresh, "w1")]
+    assert (await job_hash(ctx, "a"))["entry"] == fresh

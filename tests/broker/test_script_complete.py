@@ -135,3 +135,27 @@ async def test_keep_trims_the_oldest(app: App) -> None:
     assert not await exists(ctx, ctx.keys.logs("old"))
     assert (await job_hash(ctx, "mid"))["state"] == "completed"
     assert await logs(ctx, "new") == ["x"]
+
+
+async def test_vanished_job_is_not_recreated(app: App) -> None:
+    """If the job hash vanished while running, completion reports lease lost and writes no
+    partial hash (a phantom completed job with no name or data)."""
+    ctx = await open_ctx(app)
+    job = await start(ctx, new_job("a"))
+    await ctx.client.delete(ctx.keys.job("a"))
+    assert await ctx.scripts.complete(ctx.keys, "w1", NOW, KEEP, [finished(job)]) == [False]
+    assert not await exists(ctx, ctx.keys.job("a"))
+    assert await zmembers(ctx, ctx.keys.completed) == []
+
+
+async def test_stale_entry_does_not_complete_a_recreated_job(app: App) -> None:
+    """A run whose job hash was lost and whose id was enqueued again cannot complete the new
+    job with its old result: the new job stays waiting and is claimed normally."""
+    ctx = await open_ctx(app)
+    old = await start(ctx, new_job("a"), consumer="w1")
+    await ctx.client.delete(ctx.keys.job("a"))
+    await enqueue(ctx, new_job("a"))
+    assert await ctx.scripts.complete(ctx.keys, "w1", NOW, KEEP, [finished(old)]) == [False]
+    assert (await job_hash(ctx, "a"))["state"] == "waiting"
+    [new] = await claim(ctx, "w2")
+    assert (new.id, new.attempt) == ("a", 1)

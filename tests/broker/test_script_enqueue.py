@@ -11,6 +11,7 @@ from tests.broker.helpers import (
     claim,
     enqueue,
     exists,
+    finished,
     job_hash,
     new_job,
     open_ctx,
@@ -142,3 +143,16 @@ async def test_opts_stored_only_when_given(app: App) -> None:
     assert await enqueue(ctx, new_job("with", opts=opts), new_job("without")) == [True, True]
     assert (await job_hash(ctx, "with"))["opts"] == opts
     assert "opts" not in await job_hash(ctx, "without")
+
+
+async def test_id_is_reusable_once_the_job_is_gone(app: App) -> None:
+    """A finished job still kept blocks its id (same job); once deleted, the id is new."""
+    ctx = await open_ctx(app)
+    await enqueue(ctx, new_job("a"))
+    [job] = await claim(ctx)
+    await ctx.scripts.complete(ctx.keys, "w1", NOW, 10, [finished(job)])
+    assert await enqueue(ctx, new_job("a")) == [False]
+    assert (await job_hash(ctx, "a"))["state"] == "completed"
+    await ctx.scripts.remove(ctx.keys, "a")
+    assert await enqueue(ctx, new_job("a")) == [True]
+    assert (await job_hash(ctx, "a"))["state"] == "waiting"

@@ -9,6 +9,7 @@ from tests.broker.helpers import (
     KEEP,
     NOW,
     claim,
+    enqueue,
     events,
     exists,
     job_hash,
@@ -142,3 +143,17 @@ async def test_retry_does_not_trim_failed(app: App) -> None:
     assert await ctx.scripts.fail(ctx.keys, "w1", job, NOW, error="e", traceback="",
                                   retry_delay_ms=10, keep=0) == "delayed"
     assert await zmembers(ctx, ctx.keys.failed) == ["dead"]
+
+
+async def test_stale_entry_does_not_fail_a_recreated_job(app: App) -> None:
+    """A run whose job hash was lost and whose id was enqueued again cannot fail (or delay)
+    the new job: it stays waiting."""
+    ctx = await open_ctx(app)
+    old = await start(ctx, new_job("a"), consumer="w1")
+    await ctx.client.delete(ctx.keys.job("a"))
+    await enqueue(ctx, new_job("a"))
+    assert await ctx.scripts.fail(ctx.keys, "w1", old, NOW, error="e", traceback="",
+                                  retry_delay_ms=10, keep=KEEP) == "lease_lost"
+    fields = await job_hash(ctx, "a")
+    assert fields["state"] == "waiting" and "error" not in fields
+    assert await zmembers(ctx, ctx.keys.delayed) == []

@@ -63,6 +63,8 @@ class Connection:
     url: str
     is_memory: bool
     wakeup: Wakeup | None = None
+    server: Any = None
+    """The embedded fakeredis server (``memory://`` only)."""
 
     @property
     def safe_url(self) -> str:
@@ -94,22 +96,27 @@ def _open_real(url: str, pool_size: int | None = None) -> aioredis.Redis:
         raise errors.ConfigurationError(f"bad Redis URL {redact(url)!r}: {exc}") from None
 
 
-def open_connection(url: str) -> Connection:
-    """A client for ``url`` (not connected yet: redis-py connects on first use)."""
+def open_connection(url: str, server: Any = None) -> Connection:
+    """A client for ``url`` (not connected yet: redis-py connects on first use).
+
+    ``server``: the embedded server a ``memory://`` App had before (its ``Connection.server``),
+    so that an App reconnecting after ``aclose()`` finds its jobs again.
+    """
     parts = urlsplit(url)
     if parts.scheme != "memory":
         return Connection(_open_real(url), url, is_memory=False)
     import fakeredis
 
     name = parts.netloc + parts.path
-    server = _memory_servers.get(name) if name else None
+    if server is None and name:
+        server = _memory_servers.get(name)
     if server is None:
         server = fakeredis.FakeServer(version=(7, 0))
         if name:
             _memory_servers[name] = server
     wakeup = _memory_wakeups.setdefault(server, Wakeup())
     client = fakeredis.FakeAsyncRedis(server=server, decode_responses=True)
-    return Connection(client, url, is_memory=True, wakeup=wakeup)
+    return Connection(client, url, is_memory=True, wakeup=wakeup, server=server)
 
 
 def parse_version(info: dict[str, Any]) -> tuple[int, ...]:

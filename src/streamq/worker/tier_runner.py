@@ -59,6 +59,7 @@ class TierRunner:
         self._done_ready = asyncio.Event()
         self._stopping = False
         self._grace = 0.0
+        self._grace_scope: anyio.CancelScope | None = None
         self._idle_scope: anyio.CancelScope | None = None
         self._cursors: tuple[str, ...] = ("0-0",) * 10
         self._reader: BlockingReader | None = None
@@ -86,12 +87,16 @@ class TierRunner:
         self._slot_freed.set()
         if self._idle_scope is not None:
             self._idle_scope.cancel()
+        if self._grace_scope is not None:  # already shutting down: a shorter grace wins
+            deadline = anyio.current_time() + grace
+            self._grace_scope.deadline = min(self._grace_scope.deadline, deadline)
 
     async def _shut_down(self, backend: Backend) -> None:
-        with anyio.move_on_after(self._grace):
+        with anyio.move_on_after(self._grace) as self._grace_scope:
             while self.active:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
+        self._grace_scope = None
         unfinished = [r for r in self.active.values() if r not in {d[0] for d in self._done}]
         for running in unfinished:
             running.scope.cancel()

@@ -41,7 +41,9 @@ local reply, started = {0, 0}, 0
 
 local function activate(prio, stream, entry, id)
   local key = prefix .. id
-  if redis.call('HGET', key, 'state') ~= 'waiting' then
+  local cur = redis.call('HMGET', key, 'state', 'entry')
+  -- a stale entry (job gone, started, or removed and re-enqueued under a new entry) is dropped
+  if cur[1] ~= 'waiting' or cur[2] ~= entry then
     redis.call('XACK', stream, group, entry)
     redis.call('XDEL', stream, entry)
     return

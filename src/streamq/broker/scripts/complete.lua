@@ -24,11 +24,12 @@ local reply = {0}
 for k = 0, n - 1 do
   local b = 9 + 4 * k
   local id, stream, entry = ARGV[b], KEYS[3 + tonumber(ARGV[b + 1])], ARGV[b + 2]
+  local key = job_prefix .. id
   local owner = redis.call('XPENDING', stream, group, entry, entry, 1)
-  if owner[1] and owner[1][2] == consumer then
+  -- the job must still exist under this entry (not lost, nor re-enqueued under a new one)
+  if owner[1] and owner[1][2] == consumer and redis.call('HGET', key, 'entry') == entry then
     redis.call('XACK', stream, group, entry)
     redis.call('XDEL', stream, entry)
-    local key = job_prefix .. id
     if keep > 0 then
       redis.call('HSET', key, 'state', 'completed', 'result', ARGV[b + 3], 'end', now)
       redis.call('HDEL', key, 'entry')

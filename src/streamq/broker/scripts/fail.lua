@@ -21,7 +21,7 @@ local now, delay, keep = tonumber(ARGV[4]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local key = KEYS[5]
 
 local owner = redis.call('XPENDING', KEYS[4], group, entry, entry, 1)
-if not (owner[1] and owner[1][2] == consumer) or redis.call('EXISTS', key) == 0 then
+if not (owner[1] and owner[1][2] == consumer) or redis.call('HGET', key, 'entry') ~= entry then
   return {2}
 end
 redis.call('XACK', KEYS[4], group, entry)

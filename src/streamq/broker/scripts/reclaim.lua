@@ -47,8 +47,10 @@ for p = 0, 9 do
     if type(fields) == 'table' and fields[2] then
       local id = fields[2]
       local key = job_prefix .. id
-      local f = redis.call('HMGET', key, 'state', 'attempt', 'max')
-      if f[1] == 'active' and tonumber(f[2]) >= tonumber(f[3]) then
+      local f = redis.call('HMGET', key, 'state', 'attempt', 'max', 'entry')
+      if f[4] ~= entry then
+        -- not the job's current entry (job gone, or re-enqueued): stale, dropped, not requeued
+      elseif f[1] == 'active' and tonumber(f[2]) >= tonumber(f[3]) then
         dead_letter(key, id, f[2])
         stalled[#stalled + 1] = id
       elseif f[1] == 'active' or f[1] == 'waiting' then

@@ -1,0 +1,152 @@
+"""Leases on both backends (Tier lease = 1 s): renewal keeps a long job with its worker,
+a job whose consumer stops renewing is reclaimed (a stall counts as an attempt), and a
+worker whose job is taken away stops running it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from streamq import App, Job, JobState, Tier
+from streamq.broker.keys import GROUP
+from streamq.broker.scripts import ClaimedJob, Finished
+from tests.worker.test_worker_basics import running, until
+
+
+@pytest.fixture
+def tiers() -> list[Tier]:
+    """The standard tier with the shortest lease allowed."""
+    return [Tier("standard", lease=1)]
+
+
+async def pending_entries(app: App) -> list[dict[str, Any]]:
+    """Every pending entry of the standard tier's ready streams (XPENDING)."""
+    backend = await app.backend()
+    found: list[dict[str, Any]] = []
+    for stream in app.queue().keys.ready:
+        found += await backend.client.xpending_range(stream, GROUP, "-", "+", 100)
+    return found
+
+
+async def ghost_claim(app: App, count: int) -> list[ClaimedJob]:
+    """Claim jobs for a consumer that will never renew them (a worker that died)."""
+    backend = await app.backend(app.queue().keys)
+    claimed = await backend.scripts.claim(app.queue().keys, "ghost", app.now_ms(), count)
+    assert claimed is not None
+    assert len(claimed) == count
+    return claimed
+
+
+async def test_lease_renewal_keeps_a_long_job(app: App) -> None:
+    """A job running 2.5 s under a 1 s lease is renewed: it runs once, attempt 1, and its
+    pending entry never goes idle for a whole lease."""
+    calls: list[int] = []
+    idle_seen: list[int] = []
+
+    @app.processor("long")
+    async def long(job: Job) -> str:
+        calls.append(job.attempt)
+        for _ in range(5):
+            await asyncio.sleep(0.5)
+            idle_seen.extend(e["time_since_delivered"] for e in await pending_entries(app))
+        return "done"
+
+    job = await app.enqueue("long", attempts=3)
+    worker = app.worker(concurrency=2)
+    async with running(worker):
+        assert await job.result(timeout=10) == "done"
+    assert calls == [1]
+    assert len(idle_seen) == 5
+    assert max(idle_seen) < 1000, idle_seen
+    info = await job.info()
+    assert info.attempt == 1
+    assert info.worker == worker.consumer
+    assert await pending_entries(app) == []
+
+
+async def test_stalled_jobs_are_reclaimed_or_dead_lettered(app: App) -> None:
+    """Jobs claimed by a consumer that never renews are taken back after the 1 s lease: one
+    with attempts left runs again on a live worker (attempt 2, the stall counted), one out
+    of attempts ends FAILED without running. The stale consumer can no longer finish or
+    renew either."""
+    ran: list[tuple[str, int]] = []
+
+    @app.processor("work")
+    async def work(job: Job) -> int:
+        ran.append((job.id, job.attempt))
+        return job.attempt
+
+    queue = app.queue()
+    retried = await app.enqueue("work", attempts=3, job_id="has-attempts-left")
+    dead = await app.enqueue("work", attempts=1, job_id="out-of-attempts")
+    claimed = await ghost_claim(app, 2)
+    assert {(c.id, c.attempt) for c in claimed} == {(retried.id, 1), (dead.id, 1)}
+    assert {e["consumer"] for e in await pending_entries(app)} == {"ghost"}
+
+    began = time.monotonic()
+    worker = app.worker()
+    async with running(worker):
+        assert await retried.result(timeout=5) == 2
+        await until(lambda: _state_is(queue, dead.id, JobState.FAILED))
+    assert time.monotonic() - began >= 0.9  # not before the lease ran out
+
+    assert ran == [(retried.id, 2)]
+    info = await retried.info()
+    assert info.attempt == 2
+    assert info.worker == worker.consumer
+    dead_info = await dead.info()
+    assert dead_info.attempt == 1
+    assert dead_info.error is not None
+    assert dead_info.error.startswith("stalled")
+    assert [d.id for d in await queue.dead_letters()] == [dead.id]
+    assert await pending_entries(app) == []
+
+    backend = await app.backend()
+    keys = queue.keys
+    for job in claimed:
+        assert await backend.scripts.extend(keys, "ghost", [(job.priority, job.entry)]) == [
+            False]
+        assert await backend.scripts.complete(
+            keys, "ghost", app.now_ms(), 100,
+            [Finished(job.id, job.priority, job.entry, '"late"')]) == [False]
+    assert await retried.result(timeout=1) == 2
+    assert await dead.state() is JobState.FAILED
+
+
+async def _state_is(queue: Any, job_id: str, state: JobState) -> bool:
+    return bool(await queue.state_of(job_id) is state)
+
+
+async def test_renewal_cancels_a_job_removed_while_running(app: App) -> None:
+    """When a running job is removed, the worker's next renewal finds the lease lost and
+    cancels the processor instead of letting it run on; the job stays gone."""
+    started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    @app.processor("long")
+    async def long(job: Job) -> None:
+        started.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    job = await app.enqueue("long")
+    worker = app.worker()
+    async with running(worker):
+        await asyncio.wait_for(started.wait(), 3)
+        await app.queue().remove(job.id)
+        await asyncio.wait_for(cancelled.wait(), 2)
+        await until(lambda: _no_active(worker))
+    assert await app.queue().get_job(job.id) is None
+    assert await pending_entries(app) == []
+    counts = await app.queue().counts()
+    assert counts == {"waiting": 0, "active": 0, "delayed": 0, "completed": 0, "failed": 0}
+
+
+async def _no_active(worker: Any) -> bool:
+    return not any(runner.active for runner in worker.runners)
