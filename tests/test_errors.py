@@ -131,7 +131,7 @@ async def test_max_payload_bytes_must_be_positive() -> None:
 # --------------------------------------------------------------------------- options
 
 
-@pytest.mark.parametrize("priority", [-1, 10, 1.5, True, "1", None])
+@pytest.mark.parametrize("priority", [-1, 10, 1.5, 1.0, True, "1", None])
 async def test_invalid_priority(app: App, priority: Any) -> None:
     """Priority is an int 0..9; anything else is refused before writing."""
     await refused(app, ConfigurationError, "0 (soonest) to 9", priority=priority)
@@ -187,11 +187,12 @@ async def test_job_id_of_256_characters_is_fine(app: App) -> None:
     [
         ({"attempts": 0}, "attempts must be"),
         ({"attempts": 2.5}, "attempts must be"),
+        ({"attempts": True}, "attempts must be"),
         ({"timeout": 0}, "timeout must be"),
         ({"timeout": -3}, "timeout must be"),
         ({"backoff": 5}, "Backoff.fixed"),
     ],
-    ids=["attempts-0", "attempts-float", "timeout-0", "timeout-negative", "backoff-number"],
+    ids=["attempts-0", "attempts-float", "attempts-bool", "timeout-0", "timeout-negative", "backoff-number"],
 )
 async def test_invalid_retry_options(app: App, options: dict[str, Any], phrase: str) -> None:
     """attempts, timeout and backoff are checked before writing."""
@@ -380,3 +381,32 @@ def test_job_not_found_message_is_not_quoted() -> None:
     error = streamq.JobNotFound("high", "abc")
     assert str(error).startswith("no job 'abc' in queue 'high'")
     assert (error.tier, error.job_id) == ("high", "abc")
+
+
+async def test_a_server_that_accepts_but_never_answers_is_reported_quickly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A silent server (accepts TCP, never replies) gives ConnectionError within the first-answer
+    timeout, not after redis-py's socket timeout times its retries."""
+    import asyncio
+
+    import streamq.broker.connection as connection
+
+    monkeypatch.setattr(connection, "FIRST_ANSWER_TIMEOUT_S", 0.3)
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept_and_ignore(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(accept_and_ignore, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    started = time.monotonic()
+    try:
+        with pytest.raises(streamq.ConnectionError, match="did not answer within 0.3 s"):
+            await App(f"redis://127.0.0.1:{port}/0").connect()
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+    assert time.monotonic() - started < 3

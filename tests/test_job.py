@@ -252,3 +252,16 @@ async def test_progress_and_log_of_a_removed_job_write_nothing(app: App) -> None
         await job.log("late")
     client = (await app.backend()).client
     assert await client.exists(queue.keys.job(job.id), queue.keys.logs(job.id)) == 0
+
+
+async def test_removing_a_job_wakes_a_result_waiter_at_once(app: App) -> None:
+    """result() waiting on a job that gets removed raises JobNotFound promptly (an event)."""
+    queue = app.queue("standard")
+    job = await queue.enqueue("anything", {})
+    waiter = asyncio.create_task(job.result(timeout=10))
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    await queue.remove(job.id)
+    with pytest.raises(JobNotFound):
+        await waiter
+    assert time.monotonic() - started < 1.0

@@ -98,7 +98,7 @@ class App:
             isinstance(model, type) and issubclass(model, pydantic.BaseModel)
         ):
             raise ConfigurationError("model= takes a pydantic BaseModel subclass")
-        if attempts is not None and (not isinstance(attempts, int) or attempts < 1):
+        if attempts is not None and (type(attempts) is not int or attempts < 1):
             raise ConfigurationError(f"attempts must be an integer >= 1, got {attempts!r}")
         timeout_s = None if timeout is None else to_seconds(timeout, "timeout")
 

@@ -111,7 +111,7 @@ class Queue:
         if processor is not None:
             data = processor.validate(data)
         encoded = codec.encode(data, limit=self._app.max_payload_bytes)
-        if priority not in PRIORITIES or isinstance(priority, bool):
+        if type(priority) is not int or priority not in PRIORITIES:
             raise ConfigurationError(
                 f"priority must be an integer from 0 (soonest) to 9, got {priority!r}"
             )
@@ -125,7 +125,7 @@ class Queue:
             if opts["timeout"] <= 0:
                 raise ConfigurationError("timeout must be > 0 seconds")
         resolved_attempts = attempts or (processor.attempts if processor else None)
-        if attempts is not None and (not isinstance(attempts, int) or attempts < 1):
+        if attempts is not None and (type(attempts) is not int or attempts < 1):
             raise ConfigurationError(f"attempts must be an integer >= 1, got {attempts!r}")
         return NewJob(
             id=_check_job_id(job_id) if job_id is not None else new_job_id(),

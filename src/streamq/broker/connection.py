@@ -7,6 +7,7 @@ one shared by every App of the process that names it.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import weakref
@@ -27,6 +28,8 @@ from streamq.broker.wakeup import Wakeup
 DEFAULT_URL = "redis://localhost:6379/0"
 MIN_VERSION = (6, 2)
 CONNECT_TIMEOUT_S = 3.0
+FIRST_ANSWER_TIMEOUT_S = 5.0
+"""How long the first command may take before the server is reported as not answering."""
 SOCKET_TIMEOUT_S = 15.0
 """Longer than any blocking read streamq makes (5 s), shorter than a hang."""
 
@@ -139,7 +142,15 @@ async def check_server(connection: Connection) -> None:
     if connection.is_memory:
         return
     with translate_errors(connection.url):
-        info = await connection.client.info("server")
+        try:
+            async with asyncio.timeout(FIRST_ANSWER_TIMEOUT_S):
+                info = await connection.client.info("server")
+        except TimeoutError:
+            raise errors.ConnectionError(
+                f"Redis at {redact(connection.url)} accepted the connection but did not answer "
+                f"within {FIRST_ANSWER_TIMEOUT_S:g} s: is it overloaded, paused (CLIENT PAUSE), "
+                "or not a Redis server?"
+            ) from None
     check_version(parse_version(info), connection.url)
 
 

@@ -258,10 +258,11 @@ class Scripts:
         reply = await self._run(
             "remove",
             (keys.delayed, keys.completed, keys.failed, keys.job(job_id), keys.logs(job_id),
-             *keys.ready),
-            [GROUP, job_id],
+             *keys.ready, keys.events),
+            [GROUP, job_id, EVENTS_CAP],
         )
         self._check(keys, job_id, reply, "remove")
+        self._wake_waiters(keys)
         return str(reply[1])
 
     async def clean(self, keys: QueueKeys, state: str, cutoff_ms: int, limit: int) -> int:

@@ -3,7 +3,8 @@
 KEYS[1]        delayed sorted set; KEYS[2] completed sorted set; KEYS[3] failed sorted set
 KEYS[4]        job hash; KEYS[5] the job's log list
 KEYS[6..15]    ready streams for priorities 0..9
-ARGV[1]        group name; ARGV[2] job id
+KEYS[16]       events stream (a "removed" event wakes Job.result waiters)
+ARGV[1]        group name; ARGV[2] job id; ARGV[3] events stream cap (approximate MAXLEN)
 Returns        {0, state}: removed, it was in `state`
                {3}: JOB_NOT_FOUND
 Removing an ACTIVE job takes its entry out of the pending list: the worker running it
@@ -20,4 +21,5 @@ redis.call('ZREM', KEYS[1], id)
 redis.call('ZREM', KEYS[2], id)
 redis.call('ZREM', KEYS[3], id)
 redis.call('DEL', key, KEYS[5])
+redis.call('XADD', KEYS[16], 'MAXLEN', '~', tonumber(ARGV[3]), '*', 'ev', 'removed', 'id', id)
 return {0, f[1]}
