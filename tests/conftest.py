@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from streamq import App, Tier
 from tests import redis_server
+from tests.helpers import FakeClock
 
 BACKENDS = ("memory", "redis")
 
@@ -70,3 +71,21 @@ async def delete_namespace(url: str, namespace: str) -> None:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A settable clock, for ``clock_app``."""
+    return FakeClock()
+
+
+@pytest.fixture
+async def clock_app(
+    backend_url: str, namespace: str, tiers: list[Tier], clock: FakeClock
+) -> AsyncIterator[App]:
+    """Like ``app``, with the fake ``clock`` injected."""
+    application = App(backend_url, namespace=namespace, tiers=tiers, clock=clock)
+    yield application
+    await application.aclose()
+    if backend_url != "memory://":
+        await delete_namespace(backend_url, namespace)

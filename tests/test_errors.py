@@ -192,7 +192,8 @@ async def test_job_id_of_256_characters_is_fine(app: App) -> None:
         ({"timeout": -3}, "timeout must be"),
         ({"backoff": 5}, "Backoff.fixed"),
     ],
-    ids=["attempts-0", "attempts-float", "attempts-bool", "timeout-0", "timeout-negative", "backoff-number"],
+    ids=["attempts-0", "attempts-float", "attempts-bool", "timeout-0", "timeout-negative",
+         "backoff-number"],
 )
 async def test_invalid_retry_options(app: App, options: dict[str, Any], phrase: str) -> None:
     """attempts, timeout and backoff are checked before writing."""
@@ -402,7 +403,7 @@ async def test_a_server_that_accepts_but_never_answers_is_reported_quickly(
     port = server.sockets[0].getsockname()[1]
     started = time.monotonic()
     try:
-        with pytest.raises(streamq.ConnectionError, match="did not answer within 0.3 s"):
+        with pytest.raises(streamq.ConnectionError, match=r"did not answer within 0\.3 s"):
             await App(f"redis://127.0.0.1:{port}/0").connect()
     finally:
         for writer in held:

@@ -20,8 +20,8 @@ from streamq import App, JobState
 from streamq.broker.keys import GROUP
 from streamq.broker.scripts import Finished
 from tests.conftest import delete_namespace
+from tests.helpers import running
 from tests.integration.worker_app import build_app
-from tests.worker.test_worker_basics import running
 
 pytestmark = [pytest.mark.slow, pytest.mark.realredis]
 

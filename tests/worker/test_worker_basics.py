@@ -5,66 +5,12 @@ workers."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 
 import pydantic
 import pytest
 
-from streamq import App, Job, JobState, Worker
-from tests.conftest import delete_namespace
-
-
-class FakeClock:
-    """A settable clock for ``App(clock=...)``: epoch seconds, moved by hand."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-async def until(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    """Poll ``check`` until it is true; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.01)
-
-
-@asynccontextmanager
-async def running(worker: Worker, grace: float = 5.0) -> AsyncIterator[asyncio.Task[None]]:
-    """Run ``worker`` in the background for the block, then stop it and wait for it."""
-    task = asyncio.create_task(worker.run())
-    await asyncio.sleep(0)
-    try:
-        yield task
-    finally:
-        await worker.stop(grace)
-        await asyncio.wait_for(task, 10)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def clock_app(
-    backend_url: str, namespace: str, clock: FakeClock
-) -> AsyncIterator[App]:
-    """Like ``app``, with the fake ``clock`` injected."""
-    application = App(backend_url, namespace=namespace, clock=clock)
-    yield application
-    await application.aclose()
-    if backend_url != "memory://":
-        await delete_namespace(backend_url, namespace)
+from streamq import App, Job, JobState
+from tests.helpers import FakeClock, running
 
 
 async def test_processor_sees_job_and_result_is_stored(app: App) -> None:

@@ -4,15 +4,13 @@ runs, and retention of finished jobs (keep_completed / keep_failed)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from streamq import App, Job, JobState, Tier
 from streamq.broker.keys import GROUP
-from tests.conftest import delete_namespace
-from tests.worker.test_worker_basics import FakeClock, running, until
+from tests.helpers import FakeClock, running, until
 
 
 @pytest.fixture
@@ -22,21 +20,8 @@ def tiers() -> list[Tier]:
             Tier("nokeep", keep_completed=0)]
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
-@pytest.fixture
-async def clock_app(
-    backend_url: str, namespace: str, tiers: list[Tier], clock: FakeClock
-) -> AsyncIterator[App]:
-    """Like ``app``, with the fake ``clock`` injected."""
-    application = App(backend_url, namespace=namespace, tiers=tiers, clock=clock)
-    yield application
-    await application.aclose()
-    if backend_url != "memory://":
-        await delete_namespace(backend_url, namespace)
 
 
 async def pending_count(app: App, tier: str = "standard") -> int:

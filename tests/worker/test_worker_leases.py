@@ -13,7 +13,7 @@ import pytest
 from streamq import App, Job, JobState, Tier
 from streamq.broker.keys import GROUP
 from streamq.broker.scripts import ClaimedJob, Finished
-from tests.worker.test_worker_basics import running, until
+from tests.helpers import running, until
 
 
 @pytest.fixture

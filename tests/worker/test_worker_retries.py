@@ -6,13 +6,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
 from streamq import App, Backoff, Fail, Job, JobFailed, JobState, Retry, Tier
-from tests.conftest import delete_namespace
-from tests.worker.test_worker_basics import FakeClock, running
+from tests.helpers import FakeClock, running
 
 
 @pytest.fixture
@@ -21,21 +19,8 @@ def tiers() -> list[Tier]:
     return [Tier("timed", timeout=0.2, attempts=1)]
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
-@pytest.fixture
-async def clock_app(
-    backend_url: str, namespace: str, clock: FakeClock
-) -> AsyncIterator[App]:
-    """Like ``app``, with the fake ``clock`` injected."""
-    application = App(backend_url, namespace=namespace, clock=clock)
-    yield application
-    await application.aclose()
-    if backend_url != "memory://":
-        await delete_namespace(backend_url, namespace)
 
 
 async def job_hash(app: App, job: Job) -> dict[str, str]:

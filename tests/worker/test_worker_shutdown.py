@@ -10,7 +10,7 @@ from typing import Any
 
 from streamq import App, Job, JobState, Worker
 from streamq.broker.keys import GROUP
-from tests.worker.test_worker_basics import running
+from tests.helpers import running
 
 
 async def consumers(app: App) -> set[str]:
