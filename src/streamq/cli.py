@@ -249,7 +249,8 @@ def run_async(main: Coroutine[Any, Any, int]) -> int:
         import uvloop
     except ImportError:
         return asyncio.run(main)
-    return uvloop.run(main)
+    result: int = uvloop.run(main)
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
