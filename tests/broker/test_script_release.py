@@ -77,3 +77,15 @@ async def test_deleted_job_is_not_recreated(app: App) -> None:
     await ctx.client.delete(ctx.keys.job("a"))
     assert await ctx.scripts.release(ctx.keys, "w1", [("a", 0, job.entry)]) == [False]
     assert not await exists(ctx, ctx.keys.job("a"))
+
+
+async def test_stale_entry_of_an_earlier_life_is_not_handed_back(app: App) -> None:
+    """If the job's hash was lost while it ran and the id was enqueued again, releasing the old
+    (still pending) entry reports lease lost and adds no second entry for the new life."""
+    ctx = await open_ctx(app)
+    old = await start(ctx, new_job("a"))
+    await ctx.client.delete(ctx.keys.job("a"))
+    await ctx.scripts.enqueue(ctx.keys, [new_job("a")], NOW, 0)
+    assert await ctx.scripts.release(ctx.keys, "w1", [("a", 0, old.entry)]) == [False]
+    assert len(await stream(ctx)) == 1
+    assert (await job_hash(ctx, "a"))["state"] == "waiting"
