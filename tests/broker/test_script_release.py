@@ -86,6 +86,8 @@ async def test_stale_entry_of_an_earlier_life_is_not_handed_back(app: App) -> No
     old = await start(ctx, new_job("a"))
     await ctx.client.delete(ctx.keys.job("a"))
     await ctx.scripts.enqueue(ctx.keys, [new_job("a")], NOW, 0)
+    new_entry = (await job_hash(ctx, "a"))["entry"]
     assert await ctx.scripts.release(ctx.keys, "w1", [("a", 0, old.entry)]) == [False]
-    assert len(await stream(ctx)) == 1
-    assert (await job_hash(ctx, "a"))["state"] == "waiting"
+    after = await job_hash(ctx, "a")
+    assert (after["state"], after["entry"], after["attempt"]) == ("waiting", new_entry, "0")
+    assert [e for e, _ in await stream(ctx)] == [old.entry, new_entry]
