@@ -127,3 +127,21 @@ def test_demo_runs_every_tier_and_ends_with_stats() -> None:
     assert done.returncode == 0, done.stderr
     for word in ("critical", "high", "standard", "low", "dead letter", "bad address", "Next:"):
         assert word in done.stdout
+
+
+async def test_schedules_lists_every_tier(redis_url: str, ns: str) -> None:
+    """`streamq schedules` shows each schedule's timing, next run and paused state."""
+    app = App(redis_url, namespace=ns)
+    await app.schedule("cleanup", cron="0 2 * * *", tz="Europe/Paris", tier="low")
+    await app.schedule("beat", every=30, tier="high")
+    await app.pause_schedule("beat")
+    await app.aclose()
+    done = streamq("schedules", "--json", url=redis_url, ns=ns)
+    assert done.returncode == 0, done.stderr
+    rows = {row["key"]: row for row in json.loads(done.stdout)}
+    assert (rows["beat"]["every"], rows["beat"]["paused"], rows["beat"]["next_run"]) == (
+        30.0, True, None)
+    assert rows["cleanup"]["cron"] == "0 2 * * *" and rows["cleanup"]["tier"] == "low"
+    assert rows["cleanup"]["next_run"].endswith(("+01:00", "+02:00"))
+    human = streamq("schedules", "--tier", "high", url=redis_url, ns=ns)
+    assert "every 30 s" in human.stdout and "cleanup" not in human.stdout

@@ -15,10 +15,14 @@ EXPECTED = {
     "Tier", "RateLimit", "Backoff", "DEFAULT_TIERS",
     # what a processor raises to steer its job
     "Retry", "Fail",
+    # what an @app.after_job hook receives
+    "JobOutcome",
     # errors
     "StreamqError", "ConnectionError", "RedisVersionError", "QueueStateLost",
     "ConfigurationError", "InvalidPayload", "PayloadTooLarge", "QueueFull", "JobNotFound",
-    "JobStateError", "UnknownJobType", "JobFailed",
+    "JobStateError", "UnknownJobType", "JobFailed", "ScheduleNotFound", "HookFailed",
+    # schedules
+    "ScheduleInfo",
     "__version__",
 }
 

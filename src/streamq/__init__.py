@@ -14,6 +14,7 @@ from streamq.config import DEFAULT_TIERS, RateLimit, Tier
 from streamq.errors import (
     ConfigurationError,
     ConnectionError,
+    HookFailed,
     InvalidPayload,
     JobFailed,
     JobNotFound,
@@ -22,13 +23,16 @@ from streamq.errors import (
     QueueFull,
     QueueStateLost,
     RedisVersionError,
+    ScheduleNotFound,
     StreamqError,
     UnknownJobType,
 )
+from streamq.hooks import JobOutcome
 from streamq.job import Job, JobInfo, JobState
 from streamq.outcomes import Fail, Retry
 from streamq.queue import Queue
 from streamq.scheduling.backoff import Backoff
+from streamq.scheduling.schedule import ScheduleInfo
 from streamq.worker.worker import Worker
 
 __version__ = "0.1.0"
@@ -40,11 +44,13 @@ __all__ = [
     "ConfigurationError",
     "ConnectionError",
     "Fail",
+    "HookFailed",
     "InvalidPayload",
     "Job",
     "JobFailed",
     "JobInfo",
     "JobNotFound",
+    "JobOutcome",
     "JobState",
     "JobStateError",
     "PayloadTooLarge",
@@ -54,6 +60,8 @@ __all__ = [
     "RateLimit",
     "RedisVersionError",
     "Retry",
+    "ScheduleInfo",
+    "ScheduleNotFound",
     "StreamqError",
     "Tier",
     "UnknownJobType",

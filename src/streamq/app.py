@@ -11,19 +11,29 @@ from typing import TYPE_CHECKING, Any
 import pydantic
 import structlog
 
+from streamq import schedules as schedule_ops
 from streamq.broker.backend import Backend
 from streamq.broker.connection import check_server, open_connection, resolve_url
 from streamq.broker.keys import QueueKeys
 from streamq.broker.scripts import Scripts
 from streamq.config import Tier, TierSettings, check_name, resolve_tiers
 from streamq.errors import ConfigurationError, UnknownJobType
+from streamq.hooks import (
+    AfterJobHook,
+    BeforeJobHook,
+    Hooks,
+    LifecycleHook,
+    SoftTimeoutHook,
+    add_hook,
+)
 from streamq.job import Job
-from streamq.processor import Processor, ProcessorFn, check_processor_fn
+from streamq.processor import Processor, ProcessorFn, RateKeyFn, check_processor_fn
 from streamq.queue import Queue
 from streamq.scheduling.backoff import Backoff
 from streamq.timeunits import Duration, to_seconds
 
 if TYPE_CHECKING:
+    from streamq.scheduling.schedule import ScheduleInfo
     from streamq.worker.worker import Worker
 
 log = structlog.get_logger("streamq")
@@ -55,6 +65,7 @@ class App:
             raise ConfigurationError("max_payload_bytes must be a positive integer")
         self.max_payload_bytes = max_payload_bytes
         self.processors: dict[str, Processor] = {}
+        self.hooks = Hooks()
         self._clock = clock
         self._queues: dict[str, Queue] = {}
         self._backend: Backend | None = None
@@ -72,6 +83,7 @@ class App:
                    clock=clock or self._clock)
         copy.tiers = dict(self.tiers)
         copy.processors = dict(self.processors)
+        copy.hooks = self.hooks.copy()
         return copy
 
     def now_ms(self) -> int:
@@ -89,8 +101,13 @@ class App:
         attempts: int | None = None,
         backoff: Backoff | None = None,
         timeout: Duration | None = None,
+        rate_key: RateKeyFn | None = None,
     ) -> Callable[[ProcessorFn], ProcessorFn]:
-        """Register an ``async def fn(job)`` to run jobs called ``name`` on ``tier``."""
+        """Register an ``async def fn(job)`` to run jobs called ``name`` on ``tier``.
+
+        ``rate_key``: a function of the job's data giving its rate key (e.g.
+        ``lambda data: data["tenant"]``) for the tier's ``rate_limit_per_key``.
+        """
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"processor name must be a non-empty string, got {name!r}")
         self._settings(tier)
@@ -100,13 +117,19 @@ class App:
             raise ConfigurationError("model= takes a pydantic BaseModel subclass")
         if attempts is not None and (type(attempts) is not int or attempts < 1):
             raise ConfigurationError(f"attempts must be an integer >= 1, got {attempts!r}")
+        if backoff is not None and not isinstance(backoff, Backoff):
+            raise ConfigurationError(
+                "backoff must be a Backoff, e.g. Backoff.fixed(60) or Backoff.custom(fn)")
         timeout_s = None if timeout is None else to_seconds(timeout, "timeout")
+        if rate_key is not None and not callable(rate_key):
+            raise ConfigurationError("rate_key= takes a function of the job's data")
 
         def register(fn: ProcessorFn) -> ProcessorFn:
             check_processor_fn(fn, name)
             if name in self.processors:
                 raise ConfigurationError(f"a processor named {name!r} is already registered")
-            self.processors[name] = Processor(name, fn, tier, model, attempts, backoff, timeout_s)
+            self.processors[name] = Processor(name, fn, tier, model, attempts, backoff, timeout_s,
+                                              rate_key=rate_key)
             return fn
 
         return register
@@ -137,12 +160,92 @@ class App:
             )
         return await self.queue(processor.tier).enqueue(name, data, **options)
 
-    def worker(self, tier: str | list[str] = "standard", concurrency: int | None = None) -> Worker:
-        """A worker for ``tier``; ``concurrency`` overrides the tier's."""
+    def worker(
+        self,
+        tier: str | list[str] = "standard",
+        concurrency: int | None = None,
+        *,
+        max_jobs: int | None = None,
+        max_lifetime: Duration | None = None,
+        max_memory: int | None = None,
+    ) -> Worker:
+        """A worker for ``tier``; ``concurrency`` overrides the tier's.
+
+        ``max_jobs``, ``max_lifetime`` (seconds or timedelta) and ``max_memory`` (RSS bytes)
+        recycle it: once one is reached it stops gracefully (stops claiming, lets running
+        jobs finish) and ``run()`` returns.
+        """
+        from streamq.worker.recycle import Limits
         from streamq.worker.worker import Worker
 
         tiers = [tier] if isinstance(tier, str) else list(tier)
-        return Worker(self, [self._settings(t) for t in tiers], concurrency)
+        limits = Limits.of(max_jobs, max_lifetime, max_memory)
+        return Worker(self, [self._settings(t) for t in tiers], concurrency, limits)
+
+    # ----------------------------------------------------------------- hooks
+
+    def on_startup(self, fn: LifecycleHook) -> LifecycleHook:
+        """Register ``async def fn()`` to run when a worker starts, before it claims a job
+        (open your clients here). If it raises, the worker does not start (``HookFailed``)."""
+        return add_hook(self.hooks.startup, fn, "on_startup", 0)
+
+    def on_shutdown(self, fn: LifecycleHook) -> LifecycleHook:
+        """Register ``async def fn()`` to run when a worker has stopped (close your clients).
+        Errors are logged; the other shutdown hooks still run."""
+        return add_hook(self.hooks.shutdown, fn, "on_shutdown", 0)
+
+    def before_job(self, fn: BeforeJobHook) -> BeforeJobHook:
+        """Register ``async def fn(job)`` to run before each attempt, in the job's own task
+        (context variables it sets, e.g. structlog's, are seen by the processor). If it
+        raises, the attempt fails with an error naming the hook."""
+        return add_hook(self.hooks.before_job, fn, "before_job", 1)
+
+    def after_job(self, fn: AfterJobHook) -> AfterJobHook:
+        """Register ``async def fn(job, outcome)`` to run after each attempt (``outcome`` is a
+        :class:`~streamq.hooks.JobOutcome`). If it raises, the attempt fails."""
+        return add_hook(self.hooks.after_job, fn, "after_job", 2)
+
+    def on_soft_timeout(self, fn: SoftTimeoutHook) -> SoftTimeoutHook:
+        """Register ``async def fn(job, timeout)``, called when a job with a timeout has run
+        for 80 % of it (in a task of its own: the job keeps running; errors are logged)."""
+        return add_hook(self.hooks.soft_timeout, fn, "on_soft_timeout", 2)
+
+    # ----------------------------------------------------------------- schedules
+
+    async def schedule(
+        self, name: str, *, cron: str | None = None, every: Duration | None = None,
+        tz: str | None = None, data: Any = None, key: str | None = None,
+        tier: str | None = None, misfire: str = "skip", jitter: Duration = 0,
+        priority: int = 0, attempts: int | None = None, timeout: Duration | None = None,
+    ) -> ScheduleInfo:
+        """Enqueue ``name`` once per tick of ``cron`` (in ``tz``, default UTC) or ``every``
+        interval (seconds or timedelta), fired by whichever worker serves the tier, exactly
+        once per tick. ``key`` (default ``name``) names the schedule: calling again with the
+        same key updates it. ``tier`` defaults to the processor's. ``misfire``: ``"skip"``
+        ticks missed while no worker ran, or ``"run_once"`` for the latest. ``jitter``:
+        delay each job by up to that many seconds. Invalid options raise before anything is
+        written. See docs/scheduling.md.
+        """
+        return await schedule_ops.schedule(
+            self, name, cron=cron, every=every, tz=tz, data=data, key=key, tier=tier,
+            misfire=misfire, jitter=jitter, priority=priority, attempts=attempts,
+            timeout=timeout)
+
+    async def schedules(self, tier: str | None = None) -> list[ScheduleInfo]:
+        """Every schedule (of ``tier``, or of every tier this App knows), sorted by key."""
+        return await schedule_ops.schedules(self, tier)
+
+    async def unschedule(self, key: str) -> None:
+        """Delete the schedule ``key`` (raises ``ScheduleNotFound``); its jobs stay."""
+        await schedule_ops.unschedule(self, key)
+
+    async def pause_schedule(self, key: str) -> bool:
+        """Stop firing ``key`` until resumed; returns False if it was already paused."""
+        return await schedule_ops.set_paused(self, key, True)
+
+    async def resume_schedule(self, key: str) -> bool:
+        """Fire ``key`` again from its next tick (ticks passed while paused do not run)."""
+        return await schedule_ops.set_paused(self, key, False)
 
     # ----------------------------------------------------------------- connection
 

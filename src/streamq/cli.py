@@ -15,6 +15,7 @@ from typing import Any
 
 from streamq.app import App
 from streamq.cli_output import print_job, print_table, to_json
+from streamq.cli_units import parse_bytes, parse_duration, positive_int
 from streamq.config import Tier
 from streamq.errors import ConfigurationError, JobNotFound, StreamqError
 from streamq.job import JobState
@@ -65,11 +66,24 @@ async def cmd_worker(args: argparse.Namespace) -> int:
                                  "its processors), e.g. --app myapp.jobs:app")
     app = build_app(args)
     tiers = args.tier or sorted({p.tier for p in app.processors.values()}) or ["standard"]
+    worker = app.worker(tiers, args.concurrency, max_jobs=args.max_jobs,
+                        max_lifetime=args.max_lifetime, max_memory=args.max_memory)
     try:
-        await app.worker(tiers, args.concurrency).run(burst=args.burst)
+        await worker.run(burst=args.burst)
     finally:
         await app.aclose()
     return EXIT_OK
+
+
+def run_processes(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    """``streamq worker --processes N``: supervise N worker processes (worker/supervisor.py)."""
+    from streamq.worker.supervisor import supervise
+
+    if not args.app:
+        raise ConfigurationError("streamq worker needs --app module:attribute (your App, with "
+                                 "its processors), e.g. --app myapp.jobs:app")
+    return supervise(list(sys.argv[1:] if argv is None else argv), args.processes,
+                     burst=args.burst)
 
 
 async def cmd_enqueue(args: argparse.Namespace) -> int:
@@ -116,6 +130,20 @@ async def cmd_jobs(args: argparse.Namespace) -> int:
     else:
         rows = [{"id": i.id, "name": i.name, "state": i.state.value, "attempt": i.attempt,
                  "progress": i.progress, "error": (i.error or "")[:60]} for i in infos]
+        print(print_table(rows))
+    return EXIT_OK
+
+
+async def cmd_schedules(args: argparse.Namespace) -> int:
+    app = build_app(args)
+    infos = [info for name in await tiers_of(app, args) for info in await app.schedules(name)]
+    if args.json:
+        print(to_json(infos))
+    else:
+        rows = [{"key": i.key, "name": i.name, "tier": i.tier,
+                 "when": i.cron or f"every {i.every.total_seconds() if i.every else 0:g} s",
+                 "tz": i.tz, "next run": i.next_run.isoformat() if i.next_run else None,
+                 "paused": i.paused} for i in infos]
         print(print_table(rows))
     return EXIT_OK
 
@@ -210,6 +238,14 @@ def build_parser() -> argparse.ArgumentParser:
     w = add("worker", cmd_worker, "run a worker for one or more tiers", tier)
     w.add_argument("--concurrency", type=int, help="jobs at once per tier (default: the tier's)")
     w.add_argument("--burst", action="store_true", help="exit when nothing is ready or running")
+    w.add_argument("--processes", type=positive_int, metavar="N",
+                   help="run N worker processes and replace any that exits or dies")
+    w.add_argument("--max-jobs", dest="max_jobs", type=positive_int, metavar="N",
+                   help="recycle (exit 0) after N jobs")
+    w.add_argument("--max-lifetime", dest="max_lifetime", type=parse_duration,
+                   metavar="TIME", help="recycle after this long: 3600, 90s, 30m, 4h")
+    w.add_argument("--max-memory", dest="max_memory", type=parse_bytes, metavar="SIZE",
+                   help="recycle once RSS reaches it: 512MB, 2GiB, bytes")
 
     e = add("enqueue", cmd_enqueue, "add a job", tier)
     e.add_argument("name", help="job name (the processor's)")
@@ -221,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--timeout", type=float, help="seconds per attempt")
 
     add("stats", cmd_stats, "jobs per state for each tier, paused, oldest waiting age", tier)
+    add("schedules", cmd_schedules, "cron and interval schedules, next run, paused", tier)
     j = add("jobs", cmd_jobs, "list jobs of a tier in one state", tier)
     j.add_argument("--state", default="failed", choices=[s.value for s in JobState])
     j.add_argument("--limit", type=int, default=50)
@@ -257,6 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``streamq`` console script."""
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "processes", None):
+            return run_processes(args, argv)
         return run_async(args.run(args))
     except ConfigurationError as exc:
         print(f"streamq: {exc}", file=sys.stderr)

@@ -24,19 +24,49 @@ def check_name(value: object, what: str) -> str:
     return value
 
 
+MAX_BUCKET_UNITS = 2**50
+"""Lua numbers are doubles: a bucket's size in its integer units (tokens x ms) stays below."""
+
+
 @dataclass(frozen=True, slots=True)
 class RateLimit:
-    """At most ``limit`` jobs of a tier start per ``per`` seconds, across all workers."""
+    """At most ``limit`` jobs start per ``per`` seconds (float or timedelta), across all
+    workers and processes: a token bucket that refills ``limit`` tokens per ``per`` and holds
+    at most ``burst`` (default ``limit``). ``burst`` below ``limit`` smooths starts out;
+    above it lets a quiet queue catch up in a burst. See docs/rate-limits.md.
+    """
 
     limit: int
     per: float = 1.0
+    burst: int | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.limit, int) or self.limit < 1:
-            raise ConfigurationError(f"RateLimit limit must be an int >= 1, got {self.limit!r}")
+        if type(self.limit) is not int or self.limit < 1:
+            raise ConfigurationError(
+                f"RateLimit limit must be an integer >= 1, got {self.limit!r}")
         object.__setattr__(self, "per", to_seconds(self.per, "RateLimit per"))
-        if self.per <= 0:
-            raise ConfigurationError("RateLimit per must be > 0 seconds")
+        if self.per < 0.001:
+            raise ConfigurationError(
+                f"RateLimit per must be at least 0.001 seconds (1 ms), got {self.per!r}")
+        if self.burst is None:
+            object.__setattr__(self, "burst", self.limit)
+        elif type(self.burst) is not int or self.burst < 1:
+            raise ConfigurationError(
+                f"RateLimit burst must be an integer >= 1 (or None = limit), got {self.burst!r}")
+        if max(self.limit, self.capacity) * self.per_ms > MAX_BUCKET_UNITS:
+            raise ConfigurationError(
+                "RateLimit is too large: limit (or burst) x per in ms must stay below 2**50; "
+                "use a shorter per with a proportionally smaller limit")
+
+    @property
+    def per_ms(self) -> int:
+        """The window in integer milliseconds."""
+        return round(self.per * 1000)
+
+    @property
+    def capacity(self) -> int:
+        """The most tokens the bucket holds (``burst``, which defaults to ``limit``)."""
+        return self.limit if self.burst is None else self.burst
 
 
 def _positive_int(value: object, what: str, *, minimum: int = 1) -> int:
@@ -56,6 +86,9 @@ class Tier:
     worker reclaims it. ``timeout``: per-job limit. ``max_waiting``: jobs waiting or delayed
     beyond which enqueue raises ``QueueFull`` (0 = unbounded). ``keep_completed`` /
     ``keep_failed``: how many finished jobs are kept for inspection (0 = none).
+    ``rate_limit``: how many jobs of the tier start per window, across all workers.
+    ``rate_limit_per_key``: the same, for each rate key (e.g. a tenant) on its own; a job gets
+    its key from ``enqueue(rate_key=...)`` or its processor's ``rate_key=`` function.
     """
 
     name: str
@@ -68,6 +101,7 @@ class Tier:
     keep_completed: int | None = None
     keep_failed: int | None = None
     max_waiting: int | None = None
+    rate_limit_per_key: RateLimit | None = None
 
     def __post_init__(self) -> None:
         check_name(self.name, "tier name")
@@ -82,10 +116,10 @@ class Tier:
             raise ConfigurationError("Tier timeout must be > 0 seconds, or None")
         if self.lease is not None and to_seconds(self.lease, "Tier lease") < 1:
             raise ConfigurationError("Tier lease must be at least 1 second")
-        if self.rate_limit is not None and not isinstance(self.rate_limit, RateLimit):
-            raise ConfigurationError(
-                "Tier rate_limit must be a RateLimit, e.g. RateLimit(100, per=60)"
-            )
+        for what in ("rate_limit", "rate_limit_per_key"):
+            if getattr(self, what) is not None and not isinstance(getattr(self, what), RateLimit):
+                raise ConfigurationError(
+                    f"Tier {what} must be a RateLimit, e.g. RateLimit(100, per=60)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +136,7 @@ class TierSettings:
     keep_completed: int
     keep_failed: int
     max_waiting: int
+    rate_limit_per_key: RateLimit | None = None
 
     def apply(self, tier: Tier) -> TierSettings:
         """These settings, with the values ``tier`` sets replacing them."""
@@ -118,6 +153,7 @@ class TierSettings:
                             else tier.keep_completed),
             keep_failed=self.keep_failed if tier.keep_failed is None else tier.keep_failed,
             max_waiting=self.max_waiting if tier.max_waiting is None else tier.max_waiting,
+            rate_limit_per_key=tier.rate_limit_per_key or self.rate_limit_per_key,
         )
 
 

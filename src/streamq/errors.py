@@ -12,7 +12,9 @@ Every error is a :class:`StreamqError`, and every message says what to do next::
     ├── QueueFull                the tier holds max_waiting jobs already
     ├── JobNotFound              (also KeyError) no job with that id
     ├── JobStateError            the job is not in a state that allows the call
+    ├── ScheduleNotFound         (also KeyError) no schedule with that key
     ├── UnknownJobType           no processor registered for a job's name
+    ├── HookFailed               an @app.on_startup hook raised: the worker did not start
     └── JobFailed                the job ended FAILED (raised by Job.result)
 
 A Redis call whose outcome is unknown (a timeout) surfaces as :class:`ConnectionError`;
@@ -82,8 +84,26 @@ class JobStateError(StreamqError):
     """The job exists but its state does not allow the call (e.g. promoting a running job)."""
 
 
+class ScheduleNotFound(StreamqError, KeyError):
+    """No schedule with this key exists (never created, or deleted)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(
+            f"no schedule {key!r}: it was never created, or was deleted; list them with "
+            "app.schedules() or `streamq schedules`"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class UnknownJobType(StreamqError):
     """No processor is registered for a job's name."""
+
+
+class HookFailed(StreamqError):
+    """An ``@app.on_startup`` hook raised, so the worker did not start."""
 
 
 class JobFailed(StreamqError):

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from streamq.job import Job
 
 ProcessorFn = Callable[["Job"], Awaitable[Any]]
+RateKeyFn = Callable[[Any], "str | int | None"]
+MAX_RATE_KEY_LENGTH = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +25,8 @@ class Processor:
     """A registered processor: ``fn`` runs jobs called ``name`` on ``tier``.
 
     ``attempts``, ``backoff`` and ``timeout`` override the tier's defaults for these jobs
-    (an enqueue call can override them again). ``model`` validates the data.
+    (an enqueue call can override them again). ``model`` validates the data. ``rate_key``
+    computes a job's rate key (for the tier's ``rate_limit_per_key``) from its data.
     """
 
     name: str
@@ -33,6 +36,7 @@ class Processor:
     attempts: int | None = None
     backoff: Backoff | None = None
     timeout: float | None = None
+    rate_key: RateKeyFn | None = None
 
     def validate(self, data: Any) -> Any:
         """``data`` checked against ``model``, as plain JSON-ready values."""
@@ -76,3 +80,26 @@ def check_processor_fn(fn: object, name: str) -> None:
         raise ConfigurationError(
             f"processor {name!r} must be an async function: `async def {name}(job): ...`"
         )
+
+
+def resolve_rate_key(processor: Processor | None, data: Any, rate_key: object) -> str:
+    """The job's rate key: ``rate_key`` if given, else the processor's ``rate_key(data)``
+    (data as stored: JSON-ready values), else ``""`` (no key: no per-key limit)."""
+    if rate_key is None and processor is not None and processor.rate_key is not None:
+        try:
+            rate_key = processor.rate_key(data)
+        except Exception as exc:
+            raise InvalidPayload(
+                f"rate_key of processor {processor.name!r} failed on this data "
+                f"({type(exc).__name__}: {exc}); fix the data or the rate_key function"
+            ) from None
+    if rate_key is None:
+        return ""
+    if isinstance(rate_key, int) and not isinstance(rate_key, bool):
+        rate_key = str(rate_key)
+    if not isinstance(rate_key, str) or not 0 < len(rate_key) <= MAX_RATE_KEY_LENGTH:
+        raise ConfigurationError(
+            f"rate_key must be a non-empty string (or int) of at most {MAX_RATE_KEY_LENGTH} "
+            f"characters, or None, got {rate_key!r}"
+        )
+    return rate_key

@@ -16,6 +16,7 @@ from streamq.broker.scripts import NewJob
 from streamq.config import PRIORITIES, TierSettings
 from streamq.errors import ConfigurationError, JobFailed, JobNotFound
 from streamq.job import Job, JobInfo, JobState
+from streamq.processor import resolve_rate_key
 from streamq.scheduling.backoff import Backoff
 from streamq.timeunits import Duration, to_ms, to_seconds
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 MAX_JOB_ID_LENGTH = 256
 MAX_LOG_LINES = 1000
 ENQUEUE_OPTIONS = frozenset(
-    {"priority", "delay", "run_at", "job_id", "attempts", "backoff", "timeout"}
+    {"priority", "delay", "run_at", "job_id", "attempts", "backoff", "timeout", "rate_key"}
 )
 
 
@@ -61,6 +62,7 @@ class Queue:
         delay: Duration | None = None, run_at: datetime | None = None,
         job_id: str | None = None, attempts: int | None = None,
         backoff: Backoff | None = None, timeout: Duration | None = None,
+        rate_key: str | None = None,
     ) -> Job:
         """Add one job and return its handle.
 
@@ -68,12 +70,15 @@ class Queue:
         timedelta) or ``run_at`` (an aware datetime) to run later; ``job_id`` makes the
         call idempotent: while a job with that id exists, enqueue returns it unchanged.
         ``attempts``, ``backoff`` and ``timeout`` override the processor's and tier's.
+        ``rate_key`` (e.g. a tenant id) puts the job under the tier's ``rate_limit_per_key``
+        for that key; it overrides the processor's ``rate_key`` function.
         Raises ``QueueFull``, ``InvalidPayload``/``PayloadTooLarge`` or
         ``ConfigurationError`` before anything is written.
         """
         now_ms = self._app.now_ms()
         job = self._prepare(name, data, now_ms, priority=priority, delay=delay, run_at=run_at,
-                            job_id=job_id, attempts=attempts, backoff=backoff, timeout=timeout)
+                            job_id=job_id, attempts=attempts, backoff=backoff, timeout=timeout,
+                            rate_key=rate_key)
         backend = await self._backend()
         await backend.scripts.enqueue(self.keys, [job], now_ms, self.settings.max_waiting)
         return Job(self, job.id, name, data, 0, job.attempts)
@@ -104,6 +109,7 @@ class Queue:
         delay: Duration | None = None, run_at: datetime | None = None,
         job_id: str | None = None, attempts: int | None = None,
         backoff: Backoff | None = None, timeout: Duration | None = None,
+        rate_key: str | None = None,
     ) -> NewJob:
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"job name must be a non-empty string, got {name!r}")
@@ -135,6 +141,7 @@ class Queue:
             due_ms=_due_ms(now_ms, delay, run_at),
             attempts=resolved_attempts or self.settings.attempts,
             opts=codec.encode(opts) if opts else "",
+            rate_key=resolve_rate_key(processor, data, rate_key),
         )
 
     # ----------------------------------------------------------------- inspecting

@@ -8,6 +8,9 @@ from datetime import timedelta
 from streamq.errors import ConfigurationError
 
 Duration = float | int | timedelta
+MAX_SECONDS = 10**10
+"""The longest duration accepted anywhere (about 317 years): longer due times would not fit
+a datetime when read back."""
 
 
 def to_seconds(value: Duration, what: str) -> float:
@@ -22,6 +25,9 @@ def to_seconds(value: Duration, what: str) -> float:
         )
     if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
         raise ConfigurationError(f"{what} must be a finite number of seconds >= 0, got {value!r}")
+    if seconds > MAX_SECONDS:
+        raise ConfigurationError(
+            f"{what} must be at most {MAX_SECONDS:,} seconds (about 317 years), got {value!r}")
     return seconds
 
 

@@ -43,11 +43,11 @@ async def open_ctx(app: App, tier: str = "standard") -> Ctx:
 
 def new_job(
     job_id: str | None = None, *, name: str = "task", data: str = '{"n": 1}',
-    priority: int = 0, due_ms: int = 0, attempts: int = 3, opts: str = "",
+    priority: int = 0, due_ms: int = 0, attempts: int = 3, opts: str = "", rate_key: str = "",
 ) -> NewJob:
     """A NewJob with sensible defaults (random id, priority 0, ready now, 3 attempts)."""
     return NewJob(job_id or f"j-{uuid.uuid4().hex[:10]}", name, data, priority, due_ms,
-                  attempts, opts)
+                  attempts, opts, rate_key)
 
 
 async def enqueue(
@@ -64,6 +64,7 @@ async def claim(
     """Run the claim script on an unpaused queue."""
     claimed = await ctx.scripts.claim(ctx.keys, consumer, now_ms, count, delivered)
     assert claimed is not None, "claim reported the queue paused"
+    assert isinstance(claimed, list), f"claim reported {claimed}"
     return claimed
 
 

@@ -185,3 +185,18 @@ async def test_stale_delivered_entry_of_a_recreated_job_is_dropped(app: App) -> 
     assert (job.id, job.entry, job.attempt) == ("a", fresh, 1)
     assert await pending(ctx, 0) == [(fresh, "w1")]
     assert (await job_hash(ctx, "a"))["entry"] == fresh
+
+
+async def test_paused_hand_back_skips_a_stale_entry(app: App) -> None:
+    """A delivered entry that is no longer its job's current one (the hash was lost and the
+    id enqueued again) is dropped, not handed back over the new life's entry."""
+    ctx = await open_ctx(app)
+    await enqueue(ctx, new_job("a"))
+    delivered = await deliver(ctx, "w1")
+    await ctx.client.delete(ctx.keys.job("a"))
+    await enqueue(ctx, new_job("a"))
+    new_entry = (await job_hash(ctx, "a"))["entry"]
+    await ctx.scripts.pause(ctx.keys, True)
+    assert await ctx.scripts.claim(ctx.keys, "w1", NOW, 1, delivered) is None
+    assert (await job_hash(ctx, "a"))["entry"] == new_entry
+    assert [entry for entry, _ in await stream(ctx)] == [new_entry]

@@ -30,6 +30,9 @@ class QueueKeys:
     job_prefix: str = field(init=False)
     logs_prefix: str = field(init=False)
     ready: tuple[str, ...] = field(init=False)
+    rate: str = field(init=False)
+    schedules: str = field(init=False)
+    ticks: str = field(init=False)
 
     def __post_init__(self) -> None:
         base = f"{self.namespace}:{{{self.tier}}}:"
@@ -43,6 +46,9 @@ class QueueKeys:
             "job_prefix": base + "job:",
             "logs_prefix": base + "logs:",
             "ready": tuple(f"{base}ready:{p}" for p in PRIORITIES),
+            "rate": base + "rate",
+            "schedules": base + "schedules",
+            "ticks": base + "ticks",
         }
         for name, value in values.items():
             object.__setattr__(self, name, value)

@@ -11,23 +11,32 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import redis.exceptions as rex
 
 from streamq import errors
 from streamq.broker.connection import Connection, translate_errors
 from streamq.broker.keys import GROUP, QueueKeys
+from streamq.broker.schedules import ScheduleScripts
+
+if TYPE_CHECKING:
+    from streamq.config import RateLimit
 
 SCRIPT_NAMES = (
     "claim", "clean", "complete", "drain", "enqueue", "extend", "fail", "log", "pause",
     "prepare", "progress", "promote", "promote_due", "reclaim", "release", "remove", "retry",
+    "schedule", "unschedule", "pause_schedule", "fire_schedule",
 )
 SCHEMA_VERSION = "1"
 EVENTS_CAP = 10_000
 """Approximate length the events stream is trimmed to."""
 
 OK, QUEUE_FULL, LEASE_LOST, JOB_NOT_FOUND, WRONG_STATE, PAUSED = 0, 1, 2, 3, 4, 1
+RATE_LIMITED = 5
+DEFER_BUDGET = 100
+"""At most this many jobs over their key's rate limit are moved to DELAYED per claim: 1,000
+took 17-29 ms inside Redis, 100 keeps one claim to a few ms (docs/rate-limits.md)."""
 
 
 class NewJob(NamedTuple):
@@ -40,6 +49,13 @@ class NewJob(NamedTuple):
     due_ms: int
     attempts: int
     opts: str
+    rate_key: str = ""
+
+
+class RateLimited(NamedTuple):
+    """Claim started nothing because of rate limits: claim again in ``wait_ms``."""
+
+    wait_ms: int
 
 
 class ClaimedJob(NamedTuple):
@@ -74,11 +90,16 @@ class Reclaimed:
     stalled: tuple[str, ...]
 
 
+def _bucket_args(limit: RateLimit | None) -> tuple[int, int, int]:
+    """A rate limit as claim's ARGV: tokens per window, window in ms, burst (0s = none)."""
+    return (0, 0, 0) if limit is None else (limit.limit, limit.per_ms, limit.capacity)
+
+
 def _source(name: str) -> str:
     return resources.files("streamq.broker").joinpath(f"scripts/{name}.lua").read_text()
 
 
-class Scripts:
+class Scripts(ScheduleScripts):
     """Loads the Lua scripts into one connection and calls them."""
 
     def __init__(self, connection: Connection) -> None:
@@ -128,6 +149,7 @@ class Scripts:
         for job in jobs:
             args += [job.id, job.name, job.data, job.priority, job.due_ms, job.attempts]
         args += [job.opts for job in jobs]
+        args += [job.rate_key for job in jobs]
         job_keys = [keys.job_prefix + job.id for job in jobs]
         reply = await self._run("enqueue", [keys.delayed, *keys.ready, *job_keys], args)
         if reply[0] == QUEUE_FULL:
@@ -137,17 +159,22 @@ class Scripts:
 
     async def claim(
         self, keys: QueueKeys, consumer: str, now_ms: int, count: int,
-        delivered: list[tuple[int, str, str]] | None = None,
-    ) -> list[ClaimedJob] | None:
-        """Start up to ``count`` jobs; None if the queue is paused."""
-        args: list[Any] = [GROUP, consumer, now_ms, count, keys.job_prefix, len(delivered or ())]
+        delivered: list[tuple[int, str, str]] | None = None, *,
+        rate_limit: RateLimit | None = None, rate_limit_per_key: RateLimit | None = None,
+        defer_budget: int = DEFER_BUDGET,
+    ) -> list[ClaimedJob] | RateLimited | None:
+        """Start up to ``count`` jobs within the rate limits; None if the queue is paused,
+        ``RateLimited`` if the tier's limit (or the defer budget) let nothing start."""
+        args: list[Any] = [GROUP, consumer, now_ms, count, keys.job_prefix,
+                           *_bucket_args(rate_limit), *_bucket_args(rate_limit_per_key),
+                           defer_budget, len(delivered or ())]
         for prio, entry, job_id in delivered or ():
             args += [prio, entry, job_id]
-        reply = await self._run("claim", (keys.meta, *keys.ready), args)
-        if reply[0] == PAUSED:
+        reply = await self._run("claim", (keys.meta, *keys.ready, keys.delayed, keys.rate), args)
+        if reply[0] in (PAUSED, RATE_LIMITED):
             if delivered:
                 self._wake(keys)
-            return None
+            return None if reply[0] == PAUSED else RateLimited(int(reply[1]))
         return [
             ClaimedJob(reply[i], int(reply[i + 1]), reply[i + 2], reply[i + 3], reply[i + 4],
                        int(reply[i + 5]), int(reply[i + 6]), reply[i + 7])

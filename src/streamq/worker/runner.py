@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import math
 import traceback
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -16,50 +15,48 @@ from streamq.broker.scripts import ClaimedJob
 from streamq.errors import InvalidPayload
 from streamq.job import Job
 from streamq.outcomes import Fail, Retry
-from streamq.scheduling.backoff import Backoff
+from streamq.scheduling.backoff import Backoff, describe, first_delay
+from streamq.worker.hooks import around_job, fire_soft_timeout
+from streamq.worker.outcome import Completed, Failed, Outcome
 
 if TYPE_CHECKING:
     from streamq.config import TierSettings
+    from streamq.hooks import Hooks, SoftTimeoutHook
     from streamq.processor import Processor
     from streamq.queue import Queue
 
 log = structlog.get_logger("streamq.worker")
 SOFT_TIMEOUT_SHARE = 0.8
-
-
-@dataclass(frozen=True, slots=True)
-class Completed:
-    """The processor returned; ``result`` is its JSON."""
-
-    result: str
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    """The attempt failed. ``retry_delay_ms`` is None when no retry may follow."""
-
-    error: str
-    traceback: str
-    retry_delay_ms: int | None
-
-
-Outcome = Completed | Failed
+__all__ = ["Completed", "Failed", "Outcome", "run_job"]
 
 
 def _options(job: ClaimedJob) -> dict[str, Any]:
     return codec.decode(job.opts) if job.opts else {}
 
 
-def _retry_delay_ms(backoff: Backoff, job: ClaimedJob) -> int | None:
+def _retry_later(
+    error: str, tb: str, backoff: Backoff, job: ClaimedJob, settings: TierSettings
+) -> Failed:
+    """A failed attempt, retried after ``backoff``'s delay while attempts are left. If the
+    backoff fails (a custom one raised or returned a bad value), the error says so and the
+    tier's backoff decides this delay (the default exponential 5 s if that fails too)."""
     if job.attempt >= job.attempts:
-        return None
-    return math.ceil(backoff.delay(job.attempt) * 1000)
+        return Failed(error, tb, None)
+    policies = (backoff,) if backoff is settings.backoff else (backoff, settings.backoff)
+    seconds, used, problems = first_delay(policies, job.attempt)
+    if problems:
+        log.error("backoff failed; another policy decides this retry", job_id=job.id,
+                  job=job.name, attempt=job.attempt, problems=problems, used=describe(used))
+        error = f"{error} [{'; '.join(problems)}; retried after {describe(used)} instead]"
+    return Failed(error, tb, math.ceil(seconds * 1000))
 
 
 async def run_job(
-    job: ClaimedJob, processor: Processor | None, queue: Queue, settings: TierSettings
+    job: ClaimedJob, processor: Processor | None, queue: Queue, settings: TierSettings,
+    hooks: Hooks | None = None,
 ) -> Outcome:
-    """Run ``job`` once and say what should happen to it. Never raises for the job's faults."""
+    """Run ``job`` once and say what should happen to it. Never raises for the job's faults.
+    ``hooks``: the App's, run around the attempt (see ``worker/hooks.py``)."""
     if processor is None:
         return Failed(
             f"unknown job type {job.name!r}: no processor is registered for it in the worker "
@@ -75,24 +72,38 @@ async def run_job(
     except InvalidPayload as exc:
         return Failed(str(exc), "", None)
     handle = Job(queue, job.id, job.name, data, job.attempt, job.attempts)
+    soft = hooks.soft_timeout if hooks is not None else []
+    if hooks is None or not hooks.around_job:
+        return await _attempt(processor, handle, job, backoff, timeout, settings, soft)
+    return await around_job(
+        hooks, handle, lambda: _attempt(processor, handle, job, backoff, timeout, settings, soft),
+        lambda error, tb: _retry_later(error, tb, backoff, job, settings))
+
+
+async def _attempt(
+    processor: Processor, handle: Job, job: ClaimedJob, backoff: Backoff,
+    timeout: float | None, settings: TierSettings, soft: list[SoftTimeoutHook],
+) -> Outcome:
+    """One call of the processor, within its timeout, as an outcome."""
     try:
         if timeout is None:
             result = await processor.fn(handle)
         else:
-            result = await _with_timeout(processor, handle, timeout)
+            result = await _with_timeout(processor, handle, timeout, soft)
     except Retry as exc:
-        delay = (_retry_delay_ms(backoff, job) if exc.delay is None
-                 else math.ceil(exc.delay * 1000))
+        if exc.delay is None:
+            return _retry_later(str(exc), "", backoff, job, settings)
+        delay = math.ceil(exc.delay * 1000)
         return Failed(str(exc), "", delay if job.attempt < job.attempts else None)
     except Fail as exc:
         return Failed(exc.reason, "", None)
     except _TimedOut:
-        return Failed(f"timed out after {timeout:g} s", "", _retry_delay_ms(backoff, job))
+        return _retry_later(f"timed out after {timeout:g} s", "", backoff, job, settings)
     except Exception as exc:
-        return Failed(f"{type(exc).__name__}: {exc}", traceback.format_exc(),
-                      _retry_delay_ms(backoff, job))
+        return _retry_later(f"{type(exc).__name__}: {exc}", traceback.format_exc(), backoff,
+                            job, settings)
     try:
-        return Completed(codec.encode(result, what="the processor's return value"))
+        return Completed(codec.encode(result, what="the processor's return value"), result)
     except InvalidPayload as exc:
         return Failed(str(exc), "", None)
 
@@ -101,9 +112,12 @@ class _TimedOut(Exception):
     pass
 
 
-async def _with_timeout(processor: Processor, handle: Job, timeout: float) -> Any:
+async def _with_timeout(
+    processor: Processor, handle: Job, timeout: float, soft: list[SoftTimeoutHook]
+) -> Any:
     loop = asyncio.get_running_loop()
-    warning = loop.call_later(timeout * SOFT_TIMEOUT_SHARE, _soft_warning, handle, timeout)
+    warning = loop.call_later(timeout * SOFT_TIMEOUT_SHARE, _soft_warning, handle, timeout,
+                              soft)
     try:
         with anyio.move_on_after(timeout):
             return await processor.fn(handle)
@@ -112,6 +126,8 @@ async def _with_timeout(processor: Processor, handle: Job, timeout: float) -> An
         warning.cancel()
 
 
-def _soft_warning(handle: Job, timeout: float) -> None:
+def _soft_warning(handle: Job, timeout: float, soft: list[SoftTimeoutHook]) -> None:
     log.warning("job near its timeout", job_id=handle.id, job=handle.name, tier=handle.tier,
                 attempt=handle.attempt, timeout_s=timeout, share=f"{SOFT_TIMEOUT_SHARE:.0%}")
+    if soft:
+        fire_soft_timeout(soft, handle, timeout)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -13,9 +15,10 @@ import anyio
 import structlog
 
 from streamq.broker.consumers import BlockingReader, delete_consumer
-from streamq.broker.scripts import ClaimedJob, Finished
+from streamq.broker.scripts import ClaimedJob, Finished, RateLimited
 from streamq.errors import ConnectionError, QueueStateLost
 from streamq.worker.runner import Completed, run_job
+from streamq.worker.scheduler import fire_due
 
 if TYPE_CHECKING:
     from streamq.app import App
@@ -26,12 +29,19 @@ log = structlog.get_logger("streamq.worker")
 
 IDLE_BLOCK_MS = 2000
 """How long an idle worker blocks in Redis per read (it wakes at once when a job arrives)."""
-PROMOTE_EVERY_S = 0.25
-"""Longest wait between two looks for due delayed jobs."""
-PROMOTE_BATCH = 1000
+LOOK_EVERY_S = 1.0
+"""Longest wait between two looks for due delayed jobs and schedule ticks on Redis. A delayed
+job added by another process is promoted at most this late; this worker's own retries wake
+the promoter at their due time. An idle worker costs about 0.2 % CPU per tier at this rate."""
+LOOK_EVERY_EMBEDDED_S = 0.25
+"""The same on the embedded backend, where a look costs no round trip."""
+PROMOTE_BATCH = 100
+"""Delayed jobs per promote_due call: ~1 ms inside Redis (docs/retries.md has the figures)."""
 RECLAIM_BATCH = 100
 RETRY_PAUSE_S = 1.0
 """Pause before trying Redis again after a connection error."""
+RATE_WAIT_MAX_S = 1.0
+"""Longest wait for a rate limit's next token before asking Redis again."""
 
 
 @dataclass(slots=True, eq=False)
@@ -54,6 +64,11 @@ class TierRunner:
         self.consumer = consumer
         self.active: dict[str, Running] = {}
         self.processed = 0
+        self.on_finished: Callable[[], None] | None = None
+        self._recent: deque[tuple[float, str]] = deque(maxlen=256)
+        """(monotonic time, job id) of the last jobs finished: a blocked-loop report names
+        a job that blocked the loop even if it finished before the upkeep loop could run."""
+        """Called after each finished job (the worker's recycling watch sets it)."""
         self._slot_freed = asyncio.Event()
         self._done: list[tuple[Running, Finished]] = []
         self._done_ready = asyncio.Event()
@@ -62,6 +77,9 @@ class TierRunner:
         self._grace_scope: anyio.CancelScope | None = None
         self._idle_scope: anyio.CancelScope | None = None
         self._cursors: tuple[str, ...] = ("0-0",) * 10
+        self._look_every = LOOK_EVERY_S
+        self._next_promote = 0.0
+        self._upkeep_wake = asyncio.Event()
         self._reader: BlockingReader | None = None
 
     # ----------------------------------------------------------------- lifecycle
@@ -82,8 +100,8 @@ class TierRunner:
 
     def request_stop(self, grace: float) -> None:
         """Stop claiming; running jobs get ``grace`` seconds, then are handed back."""
+        self._grace = min(self._grace, grace) if self._stopping else grace
         self._stopping = True
-        self._grace = grace
         self._slot_freed.set()
         if self._idle_scope is not None:
             self._idle_scope.cancel()
@@ -136,6 +154,9 @@ class TierRunner:
             if jobs is None:
                 await self._idle(backend, mark, paused=True)
                 continue
+            if isinstance(jobs, RateLimited):
+                await self._wait_for_token(jobs.wait_ms)
+                continue
             for job in jobs:
                 running = self.active[job.entry] = Running(job)
                 tg.start_soon(self._run_one, backend, running)
@@ -150,6 +171,7 @@ class TierRunner:
                     return
                 # Claim once more after this pass even if it promoted nothing: the
                 # maintenance loop may have promoted due jobs since the last claim.
+                await fire_due(self.app, backend, self.settings)
                 await backend.scripts.promote_due(self.keys, self.app.now_ms(), PROMOTE_BATCH)
                 swept = True
                 continue
@@ -157,10 +179,12 @@ class TierRunner:
 
     async def _claim(
         self, backend: Backend, free: int, delivered: list[tuple[int, str, str]], burst: bool
-    ) -> list[ClaimedJob] | None:
+    ) -> list[ClaimedJob] | RateLimited | None:
         try:
             return await backend.scripts.claim(
-                self.keys, self.consumer, self.app.now_ms(), free, delivered)
+                self.keys, self.consumer, self.app.now_ms(), free, delivered,
+                rate_limit=self.settings.rate_limit,
+                rate_limit_per_key=self.settings.rate_limit_per_key)
         except QueueStateLost as exc:
             log.error(str(exc), tier=self.keys.tier)
             backend.prepared.discard(self.keys.tier)
@@ -172,6 +196,17 @@ class TierRunner:
             log.error("cannot claim jobs; retrying", tier=self.keys.tier, error=str(exc))
             await anyio.sleep(RETRY_PAUSE_S)
             return []
+
+    async def _wait_for_token(self, wait_ms: int) -> None:
+        """Rate-limited: sleep until the next token (at most RATE_WAIT_MAX_S; stop ends it).
+        Nothing is held meanwhile: the jobs stay in Redis, their attempts unchanged."""
+        with anyio.CancelScope() as scope:
+            self._idle_scope = scope
+            try:
+                if not self._stopping:
+                    await anyio.sleep(min(wait_ms / 1000, RATE_WAIT_MAX_S))
+            finally:
+                self._idle_scope = None
 
     async def _wait_for_slot(self) -> None:
         self._slot_freed.clear()
@@ -216,7 +251,7 @@ class TierRunner:
         job = running.job
         with running.scope:
             outcome = await run_job(job, self.app.processors.get(job.name), self.queue,
-                                    self.settings)
+                                    self.settings, self.app.hooks)
         if running.scope.cancelled_caught:
             return
         if isinstance(outcome, Completed):
@@ -231,6 +266,8 @@ class TierRunner:
                 keep=self.settings.keep_failed)
         except ConnectionError as exc:
             status = f"unrecorded ({exc}); the job runs again after its lease"
+        if status == "delayed" and outcome.retry_delay_ms is not None:
+            self._promote_at(time.monotonic() + outcome.retry_delay_ms / 1000)
         log.info("job attempt failed", tier=self.keys.tier, job_id=job.id, job=job.name,
                  attempt=job.attempt, attempts=job.attempts, error=outcome.error, now=status)
         self._finished(running)
@@ -238,6 +275,9 @@ class TierRunner:
     def _finished(self, running: Running) -> None:
         if self.active.pop(running.job.entry, None) is not None:
             self.processed += 1
+            self._recent.append((time.monotonic(), running.job.id))
+            if self.on_finished is not None:
+                self.on_finished()
         self._slot_freed.set()
 
     async def _flush_loop(self, backend: Backend) -> None:
@@ -265,33 +305,53 @@ class TierRunner:
 
     # ----------------------------------------------------------------- upkeep
 
+    def _promote_at(self, at: float) -> None:
+        """Look for due delayed jobs at monotonic time ``at`` if that is sooner than planned."""
+        if at < self._next_promote:
+            self._next_promote = at
+            self._upkeep_wake.set()
+
     async def _maintenance_loop(self, backend: Backend) -> None:
         lease_s = self.settings.lease_ms / 1000
         renew_every, reclaim_every = lease_s / 3, min(lease_s / 2, 5.0)
-        next_renew = next_reclaim = next_promote = time.monotonic()
+        if backend.connection.is_memory:
+            self._look_every = LOOK_EVERY_EMBEDDED_S
+        next_renew = next_reclaim = next_fire = self._next_promote = time.monotonic()
         while True:
             now = time.monotonic()
             try:
                 if now >= next_renew:
                     if now - next_renew > renew_every:
-                        log.warning("event loop was blocked: lease renewal is late; a processor "
-                                    "may be blocking (use async I/O or anyio.to_thread)",
-                                    tier=self.keys.tier, late_s=round(now - next_renew, 2),
-                                    jobs=[r.job.id for r in self.active.values()])
+                        self._report_blocked(now - next_renew, since=next_renew)
                     await self._renew(backend)
                     next_renew = now + renew_every
                 if now >= next_reclaim:
                     await self._reclaim(backend)
                     next_reclaim = now + reclaim_every
-                if now >= next_promote:
-                    next_promote = now + await self._promote(backend)
+                if now >= self._next_promote:
+                    self._next_promote = now + await self._promote(backend)
+                if now >= next_fire:
+                    next_fire = now + min(self._look_every,
+                                          await fire_due(self.app, backend, self.settings))
             except (ConnectionError, QueueStateLost) as exc:
                 log.error("queue upkeep failed; retrying", tier=self.keys.tier, error=str(exc))
                 backend.prepared.discard(self.keys.tier)
                 await anyio.sleep(RETRY_PAUSE_S)
                 continue
-            await anyio.sleep(max(0.0, min(next_renew, next_reclaim, next_promote)
-                                  - time.monotonic()))
+            self._upkeep_wake.clear()
+            wait = min(next_renew, next_reclaim, self._next_promote, next_fire) - time.monotonic()
+            with anyio.move_on_after(max(0.0, wait)):
+                await self._upkeep_wake.wait()
+
+    def _report_blocked(self, late_s: float, since: float) -> None:
+        """Lease renewal came ``late_s`` late: the event loop was blocked. Name the jobs that
+        ran meanwhile (running now, or finished since renewal was due); say nothing if none."""
+        jobs = [r.job.id for r in self.active.values()]
+        jobs += [job_id for at, job_id in self._recent if at >= since and job_id not in jobs]
+        if jobs:
+            log.warning("event loop was blocked: lease renewal is late; a processor may be "
+                        "blocking (use async I/O or anyio.to_thread)", tier=self.keys.tier,
+                        late_s=round(late_s, 2), jobs=jobs)
 
     async def _renew(self, backend: Backend) -> None:
         running = list(self.active.values())
@@ -323,5 +383,5 @@ class TierRunner:
         if promoted >= PROMOTE_BATCH:
             return 0.0
         if next_due < 0:
-            return PROMOTE_EVERY_S
-        return min(max((next_due - now_ms) / 1000, 0.0), PROMOTE_EVERY_S)
+            return self._look_every
+        return min(max((next_due - now_ms) / 1000, 0.0), self._look_every)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import signal
 import socket
@@ -14,6 +15,8 @@ import anyio
 import structlog
 
 from streamq.queue import new_job_id
+from streamq.worker.hooks import run_shutdown, run_startup
+from streamq.worker.recycle import Limits, RecycleWatch
 from streamq.worker.tier_runner import TierRunner
 
 if TYPE_CHECKING:
@@ -33,7 +36,8 @@ class Worker:
     nothing is ready or running.
     """
 
-    def __init__(self, app: App, tiers: list[TierSettings], concurrency: int | None) -> None:
+    def __init__(self, app: App, tiers: list[TierSettings], concurrency: int | None,
+                 limits: Limits | None = None) -> None:
         if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
             from streamq.errors import ConfigurationError
 
@@ -44,6 +48,9 @@ class Worker:
             TierRunner(app, settings, concurrency or settings.concurrency, self.consumer)
             for settings in tiers
         ]
+        self.limits = limits or Limits()
+        self.recycled: str | None = None
+        """Why the worker recycled itself (a ``max_*`` limit), or None."""
         self._stopped = asyncio.Event()
         self._running = False
         self._signals = 0
@@ -61,18 +68,58 @@ class Worker:
         """Run until stopped (or, with ``burst``, until nothing is ready or running)."""
         self._running = True
         self._stopped.clear()
+        self.recycled = None
         restore = self._install_signal_handlers()
-        log.info("worker started", worker=self.consumer, burst=burst,
-                 tiers={r.keys.tier: r.concurrency for r in self.runners})
         try:
-            async with anyio.create_task_group() as tg:
-                for runner in self.runners:
-                    tg.start_soon(runner.run, burst)
+            await self.app.connect()
+            await run_startup(self.app.hooks)
+            self._report_start(burst)
+            try:
+                await self._run_tiers(burst)
+            finally:
+                await run_shutdown(self.app.hooks)
         finally:
             restore()
             self._running = False
             self._stopped.set()
-            log.info("worker stopped", worker=self.consumer, processed=self.processed)
+            log.info("worker stopped", worker=self.consumer, processed=self.processed,
+                     recycled=self.recycled)
+
+    def _report_start(self, burst: bool) -> None:
+        """The start-up report: one line with what an operator checks first."""
+        from streamq.broker.connection import redact
+
+        loop = type(asyncio.get_running_loop())
+        limits = {k: v for k, v in (("max_jobs", self.limits.max_jobs),
+                                    ("max_lifetime_s", self.limits.max_lifetime_s),
+                                    ("max_memory", self.limits.max_memory)) if v is not None}
+        log.info("worker started", worker=self.consumer, url=redact(self.app.url),
+                 tiers={r.keys.tier: r.concurrency for r in self.runners},
+                 uvloop=loop.__module__.startswith("uvloop"), burst=burst, pid=os.getpid(),
+                 **limits)
+
+    async def _run_tiers(self, burst: bool) -> None:
+        watch = RecycleWatch(self.limits, self._recycle) if self.limits else None
+        for runner in self.runners:
+            runner.on_finished = watch.job_finished if watch is not None else None
+        try:
+            async with anyio.create_task_group() as tg:
+                if watch is not None:
+                    tg.start_soon(watch.watch)
+                async with anyio.create_task_group() as tiers:
+                    for runner in self.runners:
+                        tiers.start_soon(runner.run, burst)
+                tg.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            raise _sole(group) from None
+
+    def _recycle(self, reason: str) -> None:
+        self.recycled = reason
+        log.info("recycling the worker: no new jobs; running jobs finish",
+                 worker=self.consumer, reason=reason,
+                 running=sum(len(r.active) for r in self.runners))
+        for runner in self.runners:
+            runner.request_stop(math.inf)
 
     async def stop(self, grace: float = DEFAULT_GRACE_S) -> None:
         """Stop claiming; running jobs get ``grace`` seconds to finish, then are handed back
@@ -108,3 +155,17 @@ class Worker:
                 loop.remove_signal_handler(signum)
 
         return restore
+
+
+def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one error inside nested task-group wrappers (so callers see ``ConnectionError``,
+    not a group), or the group itself when several tasks failed."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        error = pending.pop()
+        if isinstance(error, BaseExceptionGroup):
+            pending.extend(error.exceptions)
+        else:
+            leaves.append(error)
+    return leaves[0] if len(leaves) == 1 else group

@@ -1,52 +1,149 @@
---[[ claim: start up to `count` jobs for one consumer, highest priority (0) first.
+--[[ claim: start up to `count` jobs for one consumer, highest priority (0) first, within the
+tier's rate limit and each job's per-key rate limit.
 
 KEYS[1]        meta hash (field "paused")
 KEYS[2..11]    ready streams for priorities 0..9
+KEYS[12]       delayed sorted set (score = due time, ms): where jobs over their key's limit wait
+KEYS[13]       the tier's rate bucket, a hash: t = tokens x per (integer units), ts = time of
+               t (ms), q = due time (ms) given to the last job deferred (per-key buckets only).
+               A key's bucket is KEYS[13] .. ':' .. key (same hash tag). Buckets expire when
+               they would be full again (a missing bucket is a full one).
 ARGV[1]        group name
 ARGV[2]        consumer name (the worker)
 ARGV[3]        now, ms since the epoch
 ARGV[4]        count: how many jobs the worker has free slots for
 ARGV[5]        job key prefix (the job hash is prefix .. id; same hash tag as KEYS)
-ARGV[6]        d: entries already delivered to this consumer by a blocking XREADGROUP
-ARGV[7 + 3k..] per delivered entry: priority, entry id, job id
+ARGV[6..8]     tier rate limit: limit (tokens per window, 0 = none), per (window, ms), burst
+               (most tokens held)
+ARGV[9..11]    per-key rate limit (for jobs with an `rk` field): limit (0 = none), per (ms),
+               burst
+ARGV[12]       defer budget: at most this many jobs are moved to DELAYED in one call
+ARGV[13]       d: entries already delivered to this consumer by a blocking XREADGROUP
+ARGV[14 + 3k..] per delivered entry: priority, entry id, job id
 Returns        {0, n, then per job: id, priority, entry, name, data, attempt, max, opts}
                {1}: PAUSED; delivered entries were handed back to the stream
+               {5, wait}: RATE_LIMITED, nothing started; claim again in `wait` ms. Either the
+               tier's bucket is empty (delivered entries were handed back), or wait is 0: the
+               defer budget ran out with jobs left to look at.
 Entries whose job hash is gone (removed, or lost with Redis's data) are acknowledged and
 dropped. Delivered entries beyond `count` are handed back, so claims never exceed slots.
+A job whose key has no token left goes to DELAYED (attempt unchanged) until its key's next
+free token; later jobs of the same key are spread one token interval apart.
 XREADGROUP's reply differs inside Lua between Redis and fakeredis; both shapes are read. ]]
 local group, consumer = ARGV[1], ARGV[2]
 local now, count = tonumber(ARGV[3]), tonumber(ARGV[4])
 local prefix = ARGV[5]
-local delivered = tonumber(ARGV[6])
+local tier_limit, key_limit = tonumber(ARGV[6]), tonumber(ARGV[9])
+local budget = tonumber(ARGV[12])
+local delivered = tonumber(ARGV[13])
+local first = 14
 
 local function hand_back(stream, entry, id)
   redis.call('XACK', stream, group, entry)
   redis.call('XDEL', stream, entry)
   local key = prefix .. id
-  if redis.call('EXISTS', key) == 1 then
+  if redis.call('HGET', key, 'entry') == entry then
     local fresh = redis.call('XADD', stream, '*', 'id', id)
     redis.call('HSET', key, 'entry', fresh)
   end
 end
 
-if redis.call('HGET', KEYS[1], 'paused') == '1' then
+local function hand_back_delivered()
   for k = 0, delivered - 1 do
-    local b = 7 + 3 * k
+    local b = first + 3 * k
     hand_back(KEYS[2 + tonumber(ARGV[b])], ARGV[b + 1], ARGV[b + 2])
   end
+end
+
+-- Token buckets, in integer units: one token = `per` units, refilled at `limit` units per ms.
+local function load_bucket(key, limit, per, burst)
+  local f = redis.call('HMGET', key, 't', 'ts', 'q')
+  local b = {key = key, limit = limit, per = per, cap = burst * per, dirty = false,
+             t = tonumber(f[1]), ts = tonumber(f[2]), q = tonumber(f[3]) or 0}
+  if not b.t or not b.ts then b.t, b.ts = b.cap, now end
+  if now > b.ts then
+    b.t = math.min(b.cap, b.t + (now - b.ts) * limit)
+    b.ts = now
+  end
+  return b
+end
+
+local function wait_ms(b)  -- until the bucket holds one token
+  if b.t >= b.per then return 0 end
+  return math.ceil((b.per - b.t) / b.limit) + b.ts - now
+end
+
+local function save_bucket(b)
+  if not b.dirty then return end
+  local ttl = math.ceil((b.cap - b.t) / b.limit) + b.ts - now
+  if b.q - now > ttl then ttl = b.q - now end
+  if ttl <= 0 then
+    redis.call('DEL', b.key)
+  else
+    redis.call('HSET', b.key, 't', b.t, 'ts', b.ts, 'q', b.q)
+    redis.call('PEXPIRE', b.key, ttl)
+  end
+end
+
+if redis.call('HGET', KEYS[1], 'paused') == '1' then
+  hand_back_delivered()
   return {1}
+end
+
+local tier_bucket
+if tier_limit > 0 then
+  tier_bucket = load_bucket(KEYS[13], tier_limit, tonumber(ARGV[7]), tonumber(ARGV[8]))
+  local tokens = math.floor(tier_bucket.t / tier_bucket.per)
+  if tokens < 1 then
+    hand_back_delivered()
+    return {5, wait_ms(tier_bucket)}
+  end
+  if tokens < count then count = tokens end
+end
+
+local key_buckets, deferred = {}, 0
+
+local function key_bucket(rk)
+  local b = key_buckets[rk]
+  if not b then
+    b = load_bucket(KEYS[13] .. ':' .. rk, key_limit, tonumber(ARGV[10]), tonumber(ARGV[11]))
+    key_buckets[rk] = b
+  end
+  return b
+end
+
+-- The job waits in DELAYED until its key's next token not promised to an earlier job.
+local function defer(stream, entry, key, id, b)
+  local due = now + wait_ms(b)
+  local spaced = b.q + math.ceil(b.per / b.limit)
+  if spaced > due then due = spaced end
+  b.q, b.dirty = due, true
+  redis.call('XACK', stream, group, entry)
+  redis.call('XDEL', stream, entry)
+  redis.call('HDEL', key, 'entry')
+  redis.call('HSET', key, 'state', 'delayed', 'due', due)
+  redis.call('ZADD', KEYS[12], due, id)
+  deferred = deferred + 1
 end
 
 local reply, started = {0, 0}, 0
 
 local function activate(prio, stream, entry, id)
   local key = prefix .. id
-  local cur = redis.call('HMGET', key, 'state', 'entry')
+  local cur = redis.call('HMGET', key, 'state', 'entry', 'rk')
   -- a stale entry (job gone, started, or removed and re-enqueued under a new entry) is dropped
   if cur[1] ~= 'waiting' or cur[2] ~= entry then
     redis.call('XACK', stream, group, entry)
     redis.call('XDEL', stream, entry)
     return
+  end
+  if key_limit > 0 and cur[3] then
+    local b = key_bucket(cur[3])
+    if b.t < b.per then
+      defer(stream, entry, key, id, b)
+      return
+    end
+    b.t, b.dirty = b.t - b.per, true
   end
   local attempt = redis.call('HINCRBY', key, 'attempt', 1)
   redis.call('HSET', key, 'state', 'active', 'start', now, 'worker', consumer)
@@ -64,7 +161,7 @@ local function activate(prio, stream, entry, id)
 end
 
 for k = 0, delivered - 1 do
-  local b = 7 + 3 * k
+  local b = first + 3 * k
   local prio = tonumber(ARGV[b])
   local stream = KEYS[2 + prio]
   if started < count then
@@ -74,13 +171,18 @@ for k = 0, delivered - 1 do
   end
 end
 
+local exhausted = false
 for p = 0, 9 do
-  if started >= count then break end
+  if started >= count or exhausted then break end
   local stream = KEYS[2 + p]
-  -- read again while entries of vanished jobs were dropped and slots are still free
+  -- read again while entries were dropped or deferred and slots are still free
   while started < count and redis.call('XLEN', stream) > 0 do
+    if deferred >= budget then
+      exhausted = true
+      break
+    end
     local r = redis.call('XREADGROUP', 'GROUP', group, consumer,
-      'COUNT', count - started, 'STREAMS', stream, '>')
+      'COUNT', math.min(count - started, budget - deferred), 'STREAMS', stream, '>')
     local entries
     if r and #r > 0 then
       if type(r[1]) == 'table' then entries = r[1][2] else entries = r[2] end
@@ -92,5 +194,13 @@ for p = 0, 9 do
   end
 end
 
+for _, b in pairs(key_buckets) do save_bucket(b) end
+if tier_bucket and started > 0 then
+  tier_bucket.t, tier_bucket.dirty = tier_bucket.t - started * tier_bucket.per, true
+  save_bucket(tier_bucket)
+end
+if started == 0 and exhausted then
+  return {5, 0}
+end
 reply[2] = started
 return reply

@@ -8,7 +8,8 @@ ARGV[2]        max_waiting: jobs waiting or delayed allowed after this call (0 =
 ARGV[3]        group name (only read, for the pending count)
 ARGV[4]        n, the number of jobs
 ARGV[5 + 6k..] per job: id, name, data (JSON), priority (0..9), due (ms, 0 = now),
-               max attempts; then one more ARGV per job after all jobs: opts (JSON or "")
+               max attempts; then one more ARGV per job after all jobs: opts (JSON or "");
+               then one more per job: rate key ("" = none), stored as the job's `rk`
 Returns        {0, c1, ..., cn}: ci = 1 created, 0 already existed (same id, still alive)
                {1, waiting, max_waiting}: QUEUE_FULL, nothing written
 Dedup on the id makes a resent call (redis-py retries a timed-out command) harmless.
@@ -60,6 +61,10 @@ for i = 1, n do
     local opts = ARGV[opts_base + i]
     if opts ~= '' then
       redis.call('HSET', key, 'opts', opts)
+    end
+    local rk = ARGV[opts_base + n + i]
+    if rk and rk ~= '' then
+      redis.call('HSET', key, 'rk', rk)
     end
     if due > now then
       redis.call('HSET', key, 'state', 'delayed', 'due', due)

@@ -7,7 +7,9 @@ ARGV[1]        now, ms since the epoch
 ARGV[2]        limit: at most this many jobs per call
 ARGV[3]        job key prefix
 Returns        {0, promoted, next_due}: next_due = due time (ms) of the earliest job still
-               delayed, -1 if none. promoted == limit means: call again at once. ]]
+               delayed, -1 if none. promoted == limit means: call again at once.
+Cost: 4 commands per job (5-15 us on Redis 7.0 here); the worker's limit
+(PROMOTE_BATCH) keeps one call within a few ms (docs/retries.md has the figures). ]]
 local now, limit, prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)
 for _, id in ipairs(due) do
@@ -18,8 +20,10 @@ for _, id in ipairs(due) do
     redis.call('HSET', key, 'state', 'waiting', 'entry', entry)
     redis.call('HDEL', key, 'due')
   end
-  redis.call('ZREM', KEYS[1], id)
 end
+-- the ids read are ranks 0..#due-1 (the range started at -inf): one removal for all,
+-- about half the cost of a ZREM per id on a large set
+if #due > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #due - 1) end
 local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local next_due = -1
 if nxt[2] then next_due = tonumber(nxt[2]) end

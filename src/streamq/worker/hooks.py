@@ -1,0 +1,95 @@
+"""Running the App's hooks (``streamq.hooks``) in a worker: around ``Worker.run`` and around
+each attempt, and the soft-timeout hook at 80 % of a job's timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import structlog
+
+from streamq.errors import HookFailed
+from streamq.hooks import hook_name
+from streamq.worker.outcome import Completed, Failed, Outcome, public
+
+if TYPE_CHECKING:
+    from streamq.hooks import Hooks, SoftTimeoutHook
+    from streamq.job import Job
+
+log = structlog.get_logger("streamq.worker")
+_soft_timeout_tasks: set[asyncio.Task[None]] = set()
+"""Running soft-timeout hooks (asyncio keeps only weak references to tasks)."""
+
+
+async def run_startup(hooks: Hooks) -> None:
+    """Run the startup hooks in order; ``HookFailed`` names the first that raises."""
+    for fn in hooks.startup:
+        try:
+            await fn()
+        except Exception as exc:
+            raise HookFailed(
+                f"on_startup hook {hook_name(fn)} failed: {type(exc).__name__}: {exc}; the "
+                "worker did not start (fix the hook or what it connects to, then start again)"
+            ) from exc
+
+
+async def run_shutdown(hooks: Hooks) -> None:
+    """Run every shutdown hook in order; errors are logged and the next hook still runs."""
+    for fn in hooks.shutdown:
+        try:
+            await fn()
+        except Exception as exc:
+            log.error("on_shutdown hook failed", hook=hook_name(fn),
+                      error=f"{type(exc).__name__}: {exc}", exc_info=True)
+
+
+async def around_job(
+    hooks: Hooks, handle: Job, attempt: Callable[[], Awaitable[Outcome]],
+    failed: Callable[[str, str], Failed],
+) -> Outcome:
+    """Run before-job hooks (in order), the attempt, then after-job hooks (in reverse order,
+    like nested context managers; all of them run). A hook that raises fails the attempt:
+    ``failed(error, traceback)`` builds that outcome (retried like any failure while attempts
+    are left). When a before-job hook fails, the processor and after-job hooks do not run."""
+    started = time.perf_counter()
+    for before in hooks.before_job:
+        try:
+            await before(handle)
+        except Exception as exc:
+            return failed(f"before_job hook {hook_name(before)} failed: "
+                          f"{type(exc).__name__}: {exc}", traceback.format_exc())
+    outcome = await attempt()
+    if not hooks.after_job:
+        return outcome
+    seen = public(outcome, time.perf_counter() - started)
+    failure: Failed | None = None
+    for after in reversed(hooks.after_job):
+        try:
+            await after(handle, seen)
+        except Exception as exc:
+            if failure is None:
+                note = (" (the processor had completed; its result is discarded)"
+                        if isinstance(outcome, Completed) else "")
+                failure = failed(f"after_job hook {hook_name(after)} failed{note}: "
+                                 f"{type(exc).__name__}: {exc}", traceback.format_exc())
+    return outcome if failure is None else failure
+
+
+def fire_soft_timeout(hooks: list[SoftTimeoutHook], handle: Job, timeout: float) -> None:
+    """Start each soft-timeout hook in a task of its own (the job keeps running). Called from
+    a loop callback that carries the job task's context, so the tasks inherit it."""
+    for fn in hooks:
+        task = asyncio.get_running_loop().create_task(_soft_timeout(fn, handle, timeout))
+        _soft_timeout_tasks.add(task)
+        task.add_done_callback(_soft_timeout_tasks.discard)
+
+
+async def _soft_timeout(fn: SoftTimeoutHook, handle: Job, timeout: float) -> None:
+    try:
+        await fn(handle, timeout)
+    except Exception as exc:
+        log.error("on_soft_timeout hook failed", hook=hook_name(fn), job_id=handle.id,
+                  error=f"{type(exc).__name__}: {exc}", exc_info=True)
