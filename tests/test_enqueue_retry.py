@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator
-from importlib import resources
 from urllib.parse import urlsplit
 
 import pytest
@@ -23,12 +22,13 @@ import streamq
 import streamq.broker.connection as connection
 from streamq import App, JobState
 from streamq.broker.keys import QueueKeys
+from streamq.broker.scripts import _source
 from tests.conftest import delete_namespace
 
 CLIENT_TIMEOUT_S = 0.3
 HELD_FOR_S = 1.0
 ENQUEUE_SHA = hashlib.sha1(
-    resources.files("streamq.broker").joinpath("scripts/enqueue.lua").read_text().encode()
+    _source("enqueue").encode()
 ).hexdigest().encode()
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from streamq import codec
 from streamq.broker import reads
 from streamq.broker.keys import QueueKeys
-from streamq.broker.scripts import NewJob
+from streamq.broker.records import NewJob
 from streamq.config import PRIORITIES, TierSettings
 from streamq.errors import ConfigurationError, JobFailed, JobNotFound
 from streamq.job import Job, JobInfo, JobState

@@ -15,7 +15,8 @@ import redis.asyncio as aioredis
 
 from streamq import App
 from streamq.broker.keys import GROUP, QueueKeys
-from streamq.broker.scripts import ClaimedJob, Finished, NewJob, Scripts
+from streamq.broker.records import ClaimedJob, Finished, NewJob
+from streamq.broker.scripts import Scripts
 
 NOW = 1_700_000_000_000
 """The fixed "now" (ms since the epoch) the tests hand to the scripts."""

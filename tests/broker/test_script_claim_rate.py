@@ -8,7 +8,8 @@ import asyncio
 from typing import Any
 
 from streamq import App, RateLimit
-from streamq.broker.scripts import ClaimedJob, RateLimited
+from streamq.broker.records import ClaimedJob
+from streamq.broker.scripts import RateLimited
 from tests.broker.helpers import (
     NOW,
     Ctx,

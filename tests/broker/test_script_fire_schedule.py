@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streamq import App, QueueFull
-from streamq.broker.schedules import TickJob
+from streamq.broker.records import NewJob
 from tests.broker.helpers import (
     NOW,
     Ctx,
@@ -22,8 +22,8 @@ from tests.broker.helpers import (
 
 
 def tick_job(tick: int = NOW, *, due: int | None = None, priority: int = 0,
-             opts: str = "") -> TickJob:
-    return TickJob(f"sched:k:{tick}", "task", '{"n":1}', priority,
+             opts: str = "") -> NewJob:
+    return NewJob(f"sched:k:{tick}", "task", '{"n":1}', priority,
                    tick if due is None else due, 3, opts)
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from streamq import App, JobState
 from streamq.broker.keys import GROUP
-from streamq.broker.scripts import Finished
+from streamq.broker.records import Finished
 from tests.conftest import delete_namespace
 from tests.helpers import running
 from tests.integration.worker_app import build_app

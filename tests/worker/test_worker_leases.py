@@ -12,7 +12,7 @@ import pytest
 
 from streamq import App, Job, JobState, Tier
 from streamq.broker.keys import GROUP
-from streamq.broker.scripts import ClaimedJob, Finished
+from streamq.broker.records import ClaimedJob, Finished
 from tests.helpers import running, until
 
 

@@ -8,27 +8,17 @@ Per tier, ``<ns>:{tier}:schedules`` (hash: key -> JSON definition) and ``<ns>:{t
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any
 
 import redis.asyncio as aioredis
 
 from streamq import errors
 from streamq.broker.keys import GROUP, QueueKeys
+from streamq.broker.records import NewJob
 
 OK, QUEUE_FULL, NOT_FOUND, STALE = 0, 1, 3, 5
 
 
-class TickJob(NamedTuple):
-    """The job a schedule tick enqueues (as enqueue writes one job)."""
-
-    id: str
-    name: str
-    data: str
-    priority: int
-    due_ms: int
-    attempts: int
-    opts: str
-    rate_key: str = ""
 
 
 class ScheduleScripts:
@@ -72,7 +62,7 @@ class ScheduleScripts:
 
     async def fire_schedule(
         self, keys: QueueKeys, key: str, now_ms: int, expected_ms: int, next_ms: int | None,
-        job: TickJob | None, max_waiting: int,
+        job: NewJob | None, max_waiting: int,
     ) -> bool:
         """Enqueue ``job`` (None: skip the tick) and move ``key`` to ``next_ms``, if its
         pending tick is still ``expected_ms``. False if another caller got there first;

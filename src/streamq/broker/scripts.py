@@ -9,6 +9,7 @@ codes are mapped to exceptions here, so the messages live in Python.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -18,6 +19,7 @@ import redis.exceptions as rex
 from streamq import errors
 from streamq.broker.connection import Connection, translate_errors
 from streamq.broker.keys import GROUP, QueueKeys
+from streamq.broker.records import ClaimedJob, Finished, NewJob
 from streamq.broker.schedules import ScheduleScripts
 
 if TYPE_CHECKING:
@@ -39,45 +41,10 @@ DEFER_BUDGET = 100
 took 17-29 ms inside Redis, 100 keeps one claim to a few ms (docs/rate-limits.md)."""
 
 
-class NewJob(NamedTuple):
-    """A job as enqueue writes it."""
-
-    id: str
-    name: str
-    data: str
-    priority: int
-    due_ms: int
-    attempts: int
-    opts: str
-    rate_key: str = ""
-
-
 class RateLimited(NamedTuple):
     """Claim started nothing because of rate limits: claim again in ``wait_ms``."""
 
     wait_ms: int
-
-
-class ClaimedJob(NamedTuple):
-    """A job as claim hands it to a worker."""
-
-    id: str
-    priority: int
-    entry: str
-    name: str
-    data: str
-    attempt: int
-    attempts: int
-    opts: str
-
-
-class Finished(NamedTuple):
-    """A completed job, as complete records it."""
-
-    id: str
-    priority: int
-    entry: str
-    result: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +62,15 @@ def _bucket_args(limit: RateLimit | None) -> tuple[int, int, int]:
     return (0, 0, 0) if limit is None else (limit.limit, limit.per_ms, limit.capacity)
 
 
+INCLUDE = re.compile(r"^-- @include (\w+)$", re.M)
+
+
 def _source(name: str) -> str:
-    return resources.files("streamq.broker").joinpath(f"scripts/{name}.lua").read_text()
+    """A script's text, with each ``-- @include NAME`` line replaced by ``lib/NAME.lua``: the
+    Lua functions several scripts share (writing a job, counting waiting jobs, retention)."""
+    scripts = resources.files("streamq.broker").joinpath("scripts")
+    return INCLUDE.sub(lambda m: scripts.joinpath(f"lib/{m.group(1)}.lua").read_text(),
+                       scripts.joinpath(f"{name}.lua").read_text())
 
 
 class Scripts(ScheduleScripts):

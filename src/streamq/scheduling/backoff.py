@@ -121,19 +121,7 @@ class Backoff:
 
 def _custom_seconds(fn: BackoffFn, attempt: int) -> float:
     value = fn(attempt)
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise ConfigurationError(
-            f"custom backoff returned {value!r} for attempt {attempt}: it must return seconds "
-            "(int or float) or a timedelta")
-    if not 0 <= seconds <= MAX_SECONDS:  # also rejects NaN
-        raise ConfigurationError(
-            f"custom backoff returned {value!r} for attempt {attempt}: it must return a finite "
-            f"number of seconds from 0 to {MAX_SECONDS:,}")
-    return seconds
+    return to_seconds(value, f"custom backoff returned {value!r} for attempt {attempt}: its value")
 
 
 def first_delay(policies: Sequence[Backoff], attempt: int) -> tuple[float, Backoff, list[str]]:

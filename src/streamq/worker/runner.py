@@ -11,7 +11,7 @@ import anyio
 import structlog
 
 from streamq import codec
-from streamq.broker.scripts import ClaimedJob
+from streamq.broker.records import ClaimedJob
 from streamq.errors import InvalidPayload
 from streamq.job import Job
 from streamq.outcomes import Fail, Retry

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import structlog
 
 from streamq import codec
-from streamq.broker.schedules import TickJob, due_ticks, next_tick
+from streamq.broker.records import NewJob
+from streamq.broker.schedules import due_ticks, next_tick
 from streamq.errors import QueueFull, StreamqError
 from streamq.processor import Processor, resolve_rate_key
 from streamq.scheduling.schedule import Schedule, plan
@@ -81,7 +82,7 @@ async def _fire(
         processor = app.processors.get(schedule.name)
         attempts = (schedule.attempts or (processor.attempts if processor else None)
                     or settings.attempts)
-        job = TickJob(schedule.job_id(fire.tick_ms), schedule.name, codec.encode(schedule.data),
+        job = NewJob(schedule.job_id(fire.tick_ms), schedule.name, codec.encode(schedule.data),
                       schedule.priority, schedule.due_ms(fire.tick_ms), attempts,
                       schedule.job_opts(), _rate_key(processor, schedule))
     try:

@@ -15,7 +15,8 @@ import anyio
 import structlog
 
 from streamq.broker.consumers import BlockingReader, delete_consumer
-from streamq.broker.scripts import ClaimedJob, Finished, RateLimited
+from streamq.broker.records import ClaimedJob, Finished
+from streamq.broker.scripts import RateLimited
 from streamq.errors import ConnectionError, QueueStateLost
 from streamq.worker.runner import Completed, run_job
 from streamq.worker.scheduler import fire_due

@@ -14,6 +14,7 @@ ARGV[9 + 4k..] per job: id, priority, entry id, result (JSON)
 Returns        {0, s1, ..., sn}: si = 1 completed, 0 LEASE_LOST (another worker reclaimed
                the job, or it was removed): nothing changed for that job
 XACK does not check who owns an entry, so ownership is checked with XPENDING first. ]]
+-- @include trim_finished
 local group, consumer = ARGV[1], ARGV[2]
 local now, keep = tonumber(ARGV[3]), tonumber(ARGV[4])
 local job_prefix, logs_prefix = ARGV[5], ARGV[6]
@@ -45,12 +46,6 @@ for k = 0, n - 1 do
 end
 
 if keep > 0 then
-  local excess = redis.call('ZCARD', KEYS[1]) - keep
-  if excess > 0 then
-    local old = redis.call('ZPOPMIN', KEYS[1], excess)
-    for i = 1, #old, 2 do
-      redis.call('DEL', job_prefix .. old[i], logs_prefix .. old[i])
-    end
-  end
+  trim_finished(KEYS[1], keep, job_prefix, logs_prefix)
 end
 return reply

@@ -15,6 +15,8 @@ Returns        {0, c1, ..., cn}: ci = 1 created, 0 already existed (same id, sti
 Dedup on the id makes a resent call (redis-py retries a timed-out command) harmless.
 All checks run before the first write, so a rejected call leaves nothing behind; the first
 write is an HSET, so an out-of-memory rejection happens before any effect. ]]
+-- @include waiting_count
+-- @include write_job
 local now = tonumber(ARGV[1])
 local max_waiting = tonumber(ARGV[2])
 local group = ARGV[3]
@@ -33,18 +35,7 @@ for i = 1, n do
 end
 
 if max_waiting > 0 and adding > 0 then
-  local waiting = redis.call('ZCARD', KEYS[1])
-  for p = 0, 9 do
-    local stream = KEYS[2 + p]
-    local len = redis.call('XLEN', stream)
-    if len > 0 then
-      local pending = redis.pcall('XPENDING', stream, group)
-      if type(pending) == 'table' and not pending.err then
-        len = len - pending[1]
-      end
-      waiting = waiting + len
-    end
-  end
+  local waiting = waiting_count(KEYS[1], 2, group)
   if waiting + adding > max_waiting then
     return {1, waiting, max_waiting}
   end
@@ -54,25 +45,10 @@ local reply = {0}
 for i = 1, n do
   local b = 5 + 6 * (i - 1)
   if fresh[i] then
-    local key = KEYS[first_job_key + i - 1]
-    local id, prio, due = ARGV[b], tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
-    redis.call('HSET', key, 'name', ARGV[b + 1], 'data', ARGV[b + 2], 'prio', prio,
-      'attempt', 0, 'max', ARGV[b + 5], 'enq', now)
-    local opts = ARGV[opts_base + i]
-    if opts ~= '' then
-      redis.call('HSET', key, 'opts', opts)
-    end
-    local rk = ARGV[opts_base + n + i]
-    if rk and rk ~= '' then
-      redis.call('HSET', key, 'rk', rk)
-    end
-    if due > now then
-      redis.call('HSET', key, 'state', 'delayed', 'due', due)
-      redis.call('ZADD', KEYS[1], due, id)
-    else
-      local entry = redis.call('XADD', KEYS[2 + prio], '*', 'id', id)
-      redis.call('HSET', key, 'state', 'waiting', 'entry', entry)
-    end
+    local prio = tonumber(ARGV[b + 3])
+    write_job(KEYS[first_job_key + i - 1], KEYS[1], KEYS[2 + prio], now, ARGV[b], ARGV[b + 1],
+      ARGV[b + 2], prio, tonumber(ARGV[b + 4]), ARGV[b + 5], ARGV[opts_base + i],
+      ARGV[opts_base + n + i])
     reply[i + 1] = 1
   else
     reply[i + 1] = 0

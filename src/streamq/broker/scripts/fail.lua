@@ -16,6 +16,7 @@ ARGV[11]       events stream cap (approximate MAXLEN)
 Returns        {0, 1}: DELAYED, retried after the delay (attempts were left)
                {0, 2}: FAILED, now in the dead-letter queue
                {2}: LEASE_LOST, nothing changed ]]
+-- @include trim_finished
 local group, consumer, entry = ARGV[1], ARGV[2], ARGV[3]
 local now, delay, keep = tonumber(ARGV[4]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local key = KEYS[5]
@@ -40,11 +41,5 @@ end
 redis.call('HSET', key, 'state', 'failed', 'end', now)
 redis.call('ZADD', KEYS[2], now, id)
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', tonumber(ARGV[11]), '*', 'ev', 'failed', 'id', id)
-local excess = redis.call('ZCARD', KEYS[2]) - keep
-if excess > 0 then
-  local old = redis.call('ZPOPMIN', KEYS[2], excess)
-  for i = 1, #old, 2 do
-    redis.call('DEL', ARGV[9] .. old[i], ARGV[10] .. old[i])
-  end
-end
+trim_finished(KEYS[2], keep, ARGV[9], ARGV[10])
 return {0, 2}

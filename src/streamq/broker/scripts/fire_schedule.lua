@@ -23,7 +23,9 @@ Returns        {0, created}: fired; created = 0 if the job id already existed (a
                another worker, or the schedule was updated, paused or deleted); nothing
                written. current = the pending tick now ("" if none)
                {1, waiting, max_waiting}: QUEUE_FULL, nothing written; try again later
-The job is written exactly as enqueue writes one job. ]]
+The job is written by the same write_job as enqueue's. ]]
+-- @include waiting_count
+-- @include write_job
 local now = tonumber(ARGV[1])
 local key = ARGV[2]
 local score = redis.call('ZSCORE', KEYS[2], key)
@@ -35,40 +37,16 @@ local job_key = KEYS[14]
 local fresh = ARGV[5] == '1' and redis.call('EXISTS', job_key) == 0
 local max_waiting = tonumber(ARGV[6])
 if fresh and max_waiting > 0 then
-  local waiting = redis.call('ZCARD', KEYS[3])
-  for p = 0, 9 do
-    local stream = KEYS[4 + p]
-    local len = redis.call('XLEN', stream)
-    if len > 0 then
-      local pending = redis.pcall('XPENDING', stream, ARGV[7])
-      if type(pending) == 'table' and not pending.err then
-        len = len - pending[1]
-      end
-      waiting = waiting + len
-    end
-  end
+  local waiting = waiting_count(KEYS[3], 4, ARGV[7])
   if waiting + 1 > max_waiting then
     return {1, waiting, max_waiting}
   end
 end
 
 if fresh then
-  local id, prio, due = ARGV[8], tonumber(ARGV[11]), tonumber(ARGV[12])
-  redis.call('HSET', job_key, 'name', ARGV[9], 'data', ARGV[10], 'prio', prio,
-    'attempt', 0, 'max', ARGV[13], 'enq', now)
-  if ARGV[14] ~= '' then
-    redis.call('HSET', job_key, 'opts', ARGV[14])
-  end
-  if ARGV[15] and ARGV[15] ~= '' then
-    redis.call('HSET', job_key, 'rk', ARGV[15])
-  end
-  if due > now then
-    redis.call('HSET', job_key, 'state', 'delayed', 'due', due)
-    redis.call('ZADD', KEYS[3], due, id)
-  else
-    local entry = redis.call('XADD', KEYS[4 + prio], '*', 'id', id)
-    redis.call('HSET', job_key, 'state', 'waiting', 'entry', entry)
-  end
+  local prio = tonumber(ARGV[11])
+  write_job(job_key, KEYS[3], KEYS[4 + prio], now, ARGV[8], ARGV[9], ARGV[10], prio,
+    tonumber(ARGV[12]), ARGV[13], ARGV[14], ARGV[15])
 end
 
 local next_tick = tonumber(ARGV[4])

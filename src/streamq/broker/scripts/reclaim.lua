@@ -18,6 +18,7 @@ A stall counts as an attempt (the attempt was counted when the job was claimed):
 of attempts goes to the dead-letter queue instead of running again, so a job that kills its
 worker every time cannot crash-loop the fleet. An entry delivered by a blocking read but
 never started is requeued without counting an attempt. ]]
+-- @include trim_finished
 local group, reclaimer = ARGV[1], ARGV[2]
 local now, lease, count = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local job_prefix, logs_prefix = ARGV[6], ARGV[7]
@@ -65,13 +66,7 @@ for p = 0, 9 do
 end
 
 if failed > 0 then
-  local excess = redis.call('ZCARD', KEYS[1]) - keep
-  if excess > 0 then
-    local old = redis.call('ZPOPMIN', KEYS[1], excess)
-    for i = 1, #old, 2 do
-      redis.call('DEL', job_prefix .. old[i], logs_prefix .. old[i])
-    end
-  end
+  trim_finished(KEYS[1], keep, job_prefix, logs_prefix)
 end
 
 local reply = {0, requeued, failed}
