@@ -83,8 +83,19 @@ def start(redis_url: str, namespace: str, tmp_path: Path) -> Iterator[Callable[.
             parent.process.kill()
             parent.process.wait(10)
         for pid in parent.started_pids():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+            if is_worker_of(pid, namespace):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def is_worker_of(pid: int, namespace: str) -> bool:
+    """Whether ``pid`` is still one of this test's worker processes. Pids are reused (pid_max
+    is 32768 here), so a pid logged earlier may belong to an unrelated process by now."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"streamq" in cmdline and namespace.encode() in cmdline
 
 
 def alive(pid: int) -> bool:
