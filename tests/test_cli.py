@@ -145,3 +145,19 @@ async def test_schedules_lists_every_tier(redis_url: str, ns: str) -> None:
     assert rows["cleanup"]["next_run"].endswith(("+01:00", "+02:00"))
     human = streamq("schedules", "--tier", "high", url=redis_url, ns=ns)
     assert "every 30 s" in human.stdout and "cleanup" not in human.stdout
+
+
+async def test_job_ids_starting_with_a_dash(redis_url: str, ns: str) -> None:
+    """Generated ids never start with "-"; a user's id that does works after "--"."""
+    from streamq.queue import new_job_id
+
+    assert not any(new_job_id().startswith("-") for _ in range(5000))
+    app = App(redis_url, namespace=ns)
+    await app.queue("low").enqueue("anything", {}, job_id="-dash")
+    await app.aclose()
+    done = subprocess.run(
+        [sys.executable, "-m", "streamq", "job", "--url", redis_url, "--namespace", ns,
+         "--tier", "low", "--json", "--", "-dash"],
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["id"] == "-dash"

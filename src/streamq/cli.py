@@ -21,6 +21,7 @@ from streamq.errors import ConfigurationError, JobNotFound, StreamqError
 from streamq.job import JobState
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND = 0, 1, 2, 3
+ID_HELP = "the job id (write -- before an id that starts with '-': streamq job -- -x1)"
 
 Command = Callable[[argparse.Namespace], Awaitable[int]]
 
@@ -261,13 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
     j = add("jobs", cmd_jobs, "list jobs of a tier in one state", tier)
     j.add_argument("--state", default="failed", choices=[s.value for s in JobState])
     j.add_argument("--limit", type=int, default=50)
-    add("job", cmd_job, "everything about one job", tier).add_argument("id")
+    add("job", cmd_job, "everything about one job", tier).add_argument("id", help=ID_HELP)
     r = add("retry", cmd_retry, "run a failed job again (or all of a tier's)", tier)
-    r.add_argument("id", nargs="?")
+    r.add_argument("id", nargs="?", help=ID_HELP)
     r.add_argument("--all-failed", action="store_true", help="retry every failed job of --tier")
     for action, help_ in (("remove", "delete a job in any state"),
                           ("promote", "run a delayed job now")):
-        add(action, job_action(action), help_, tier).add_argument("id")
+        add(action, job_action(action), help_, tier).add_argument("id", help=ID_HELP)
     for action, help_ in (("pause", "stop workers starting jobs of a tier"),
                           ("resume", "let workers start jobs of a tier again"),
                           ("drain", "delete a tier's jobs that have not started")):

@@ -32,8 +32,11 @@ ENQUEUE_OPTIONS = frozenset(
 
 
 def new_job_id() -> str:
-    """A random job id: 96 bits, URL-safe, 16 characters."""
-    return secrets.token_urlsafe(12)
+    """A random job id: 96 bits, URL-safe, 16 characters, never starting with "-" (which a
+    command line would read as an option)."""
+    while (job_id := secrets.token_urlsafe(12)).startswith("-"):
+        pass
+    return job_id
 
 
 class Queue:
