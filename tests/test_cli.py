@@ -22,11 +22,12 @@ async def ns(redis_url: str, namespace: str) -> AsyncIterator[str]:
     await delete_namespace(redis_url, namespace)
 
 
-def streamq(*args: str, url: str, ns: str, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
+def streamq(*args: str, url: str, ns: str, env: dict[str, str] | None = None,
+            after_dashes: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "STREAMQ_TEST_NAMESPACE": ns, **(env or {})}
+    tail = ["--", *after_dashes] if after_dashes else []
     return subprocess.run(
-        [sys.executable, "-m", "streamq", *args, "--url", url, "--namespace", ns],
+        [sys.executable, "-m", "streamq", *args, "--url", url, "--namespace", ns, *tail],
         capture_output=True, text=True, timeout=60, env=full_env,
     )
 
@@ -155,9 +156,7 @@ async def test_job_ids_starting_with_a_dash(redis_url: str, ns: str) -> None:
     app = App(redis_url, namespace=ns)
     await app.queue("low").enqueue("anything", {}, job_id="-dash")
     await app.aclose()
-    done = subprocess.run(
-        [sys.executable, "-m", "streamq", "job", "--url", redis_url, "--namespace", ns,
-         "--tier", "low", "--json", "--", "-dash"],
-        capture_output=True, text=True, timeout=60)
+    done = streamq("job", "--tier", "low", "--json", url=redis_url, ns=ns,
+                   after_dashes=("-dash",))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["id"] == "-dash"
