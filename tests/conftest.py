@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -50,6 +51,27 @@ def namespace() -> str:
 def tiers() -> list[Tier]:
     """Tier overrides for the ``app`` fixture (override in a test module to change them)."""
     return []
+
+
+MakeApp = Callable[..., App]
+
+
+@pytest.fixture
+async def make_app(backend_url: str, namespace: str) -> AsyncIterator[MakeApp]:
+    """Build extra Apps (own tiers, clock, ...) on the test's backend and namespace; closed
+    and cleaned up afterwards."""
+    apps: list[App] = []
+
+    def make(**options: Any) -> App:
+        application = App(backend_url, namespace=namespace, **options)
+        apps.append(application)
+        return application
+
+    yield make
+    for application in apps:
+        await application.aclose()
+    if backend_url != "memory://":
+        await delete_namespace(backend_url, namespace)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pydantic
@@ -21,27 +20,9 @@ from streamq import (
     UnknownJobType,
 )
 from streamq.broker.connection import DEFAULT_URL
-from tests.conftest import delete_namespace
+from tests.conftest import MakeApp, delete_namespace
 
 EMPTY = {"waiting": 0, "active": 0, "delayed": 0, "completed": 0, "failed": 0}
-MakeApp = Callable[..., App]
-
-
-@pytest.fixture
-async def make_app(backend_url: str, namespace: str) -> AsyncIterator[MakeApp]:
-    """Build Apps on the test's backend and namespace; closed and cleaned up afterwards."""
-    apps: list[App] = []
-
-    def make(**options: Any) -> App:
-        application = App(backend_url, namespace=namespace, **options)
-        apps.append(application)
-        return application
-
-    yield make
-    for application in apps:
-        await application.aclose()
-    if backend_url != "memory://":
-        await delete_namespace(backend_url, namespace)
 
 
 async def noop(job: Job) -> None:

@@ -32,7 +32,8 @@ from streamq import (
     Tier,
 )
 from streamq.broker.keys import GROUP
-from tests.conftest import delete_namespace
+from tests.conftest import MakeApp
+from tests.helpers import FakeClock
 
 T0 = 1_700_000_000.0
 """The injected clock's start: a fixed instant, so due times are exact."""
@@ -40,47 +41,10 @@ T0 = 1_700_000_000.0
 EMPTY = {"waiting": 0, "active": 0, "delayed": 0, "completed": 0, "failed": 0}
 
 
-class Clock:
-    """An injectable clock that only moves when told to."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-MakeApp = Callable[..., App]
 
 
 @pytest.fixture
-async def make_app(backend_url: str, namespace: str) -> AsyncIterator[MakeApp]:
-    """Build extra Apps (own tiers, clock, ...) on the test's backend and namespace."""
-    apps: list[App] = []
-
-    def make(**options: Any) -> App:
-        application = App(backend_url, namespace=namespace, **options)
-        apps.append(application)
-        return application
-
-    yield make
-    for application in apps:
-        await application.aclose()
-    if backend_url != "memory://":
-        await delete_namespace(backend_url, namespace)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    """A clock standing still at T0."""
-    return Clock()
-
-
-@pytest.fixture
-def clocked(make_app: MakeApp, clock: Clock) -> App:
+def clocked(make_app: MakeApp, clock: FakeClock) -> App:
     """An App whose scripts see the injected clock."""
     return make_app(clock=clock)
 
@@ -185,7 +149,7 @@ async def test_enqueue_defaults_store_a_waiting_job(app: App) -> None:
     assert await queue.counts() == {**EMPTY, "waiting": 1}
 
 
-async def test_get_job_returns_every_field(clocked: App, clock: Clock) -> None:
+async def test_get_job_returns_every_field(clocked: App, clock: FakeClock) -> None:
     """JobInfo of a waiting job: identity, data, attempts, priority and enqueued_at."""
     queue = clocked.queue("low")
     await queue.enqueue("report", {"n": [1, 2]}, job_id="r-1", priority=4)
@@ -211,7 +175,7 @@ async def test_get_job_unknown_is_none(app: App) -> None:
     assert await app.queue().get_job("never-enqueued") is None
 
 
-async def test_get_job_timestamps_of_a_finished_job(clocked: App, clock: Clock) -> None:
+async def test_get_job_timestamps_of_a_finished_job(clocked: App, clock: FakeClock) -> None:
     """enqueued_at, started_at and finished_at come from the App's clock; result is kept."""
     register_basics(clocked)
     queue = clocked.queue()
@@ -250,7 +214,7 @@ async def test_priority_selects_the_stream_and_the_order(app: App) -> None:
     assert order == ["p0", "p5", "p9"]
 
 
-async def test_delay_in_seconds_makes_a_delayed_job(clocked: App, clock: Clock) -> None:
+async def test_delay_in_seconds_makes_a_delayed_job(clocked: App, clock: FakeClock) -> None:
     """delay=10 stores the job DELAYED, due at now + 10 s; it runs only once due."""
     register_basics(clocked)
     queue = clocked.queue()
@@ -380,7 +344,7 @@ async def test_attempts_default_from_processor_then_tier(app: App) -> None:
     assert [i.attempts for i in infos if i] == [7, 5, 2]
 
 
-async def test_enqueue_backoff_decides_the_retry_delay(clocked: App, clock: Clock) -> None:
+async def test_enqueue_backoff_decides_the_retry_delay(clocked: App, clock: FakeClock) -> None:
     """A failed attempt with backoff=Backoff.fixed(7) comes back due at now + 7 s."""
     register_basics(clocked)
     queue = clocked.queue()
@@ -539,7 +503,7 @@ async def test_max_waiting_ignores_running_and_existing_ids(make_app: MakeApp) -
 # --------------------------------------------------------------------------- inspection
 
 
-async def test_counts_and_jobs_for_every_state(clocked: App, clock: Clock) -> None:
+async def test_counts_and_jobs_for_every_state(clocked: App, clock: FakeClock) -> None:
     """One job in each state: counts() sees each, jobs(state) lists exactly that one."""
     register_basics(clocked)
     queue = clocked.queue()
@@ -755,7 +719,7 @@ async def test_promote_refuses_other_states(app: App) -> None:
 # --------------------------------------------------------------------------- clean
 
 
-async def test_clean_older_than_uses_the_app_clock(clocked: App, clock: Clock) -> None:
+async def test_clean_older_than_uses_the_app_clock(clocked: App, clock: FakeClock) -> None:
     """clean(state, older_than) deletes only jobs finished at or before now - older_than."""
     register_basics(clocked)
     queue = clocked.queue()
@@ -791,7 +755,7 @@ async def test_clean_refuses_unfinished_states(app: App) -> None:
 # --------------------------------------------------------------------------- dead letters
 
 
-async def test_dead_letters_newest_first(clocked: App, clock: Clock) -> None:
+async def test_dead_letters_newest_first(clocked: App, clock: FakeClock) -> None:
     """dead_letters() lists FAILED jobs newest first, with their error; limit applies."""
     register_basics(clocked)
     queue = clocked.queue()
