@@ -5,6 +5,7 @@ nothing is ready or running."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -229,3 +230,26 @@ async def test_background_helper_stops_cleanly(app: App) -> None:
         jobs = [await app.enqueue("echo", {"n": i}) for i in range(3)]
         results = [await job.result(timeout=3) for job in jobs]
     assert results == [{"n": 0}, {"n": 1}, {"n": 2}]
+
+
+async def test_cancelling_run_cancels_running_jobs_too(app: App) -> None:
+    """If the task running the worker is cancelled, no job task outlives it: each running
+    processor is cancelled before run() finishes."""
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    @app.processor("forever")
+    async def forever(job: Job) -> None:
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    await app.enqueue("forever", {})
+    task = asyncio.create_task(app.worker().run())
+    await asyncio.wait_for(started.wait(), 5)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(task, 10)
+    assert cancelled.is_set()
