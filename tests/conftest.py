@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+import redis
 import redis.asyncio as aioredis
 
 from streamq import App, Tier
@@ -41,10 +42,32 @@ def backend_url(request: pytest.FixtureRequest, redis_url: str) -> str:
     return "memory://" if request.param == "memory" else redis_url
 
 
+NAMESPACES_USED: dict[str, str] = {}
+"""Every namespace handed to a test this session: checked for leftover keys at the end."""
+
+
 @pytest.fixture
-def namespace() -> str:
+def namespace(request: pytest.FixtureRequest) -> str:
     """A namespace of the test's own."""
-    return f"t{uuid.uuid4().hex[:12]}"
+    name = f"t{uuid.uuid4().hex[:12]}"
+    NAMESPACES_USED[name] = request.node.nodeid
+    return name
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a test left keys on the real server (the suite must not grow Redis)."""
+    url = os.environ.get("STREAMQ_TEST_REDIS_URL")
+    if not url or not NAMESPACES_USED or exitstatus != 0:
+        return
+    client = redis.Redis.from_url(url)
+    try:
+        leaked = sorted(f"{test} ({ns})" for ns, test in NAMESPACES_USED.items()
+                        if next(client.scan_iter(match=f"{ns}:*", count=1000), None))
+    finally:
+        client.close()
+    if leaked:
+        print(f"\ntests left keys on {url}: {', '.join(leaked)}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from streamq import App
 from streamq.worker.supervisor import child_command
@@ -82,10 +83,26 @@ def start(redis_url: str, namespace: str, tmp_path: Path) -> Iterator[Callable[.
         if parent.process.poll() is None:
             parent.process.kill()
             parent.process.wait(10)
-        for pid in parent.started_pids():
-            if is_worker_of(pid, namespace):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+    # Every worker of this test, including a replacement started too late to log its pid.
+    deadline = time.monotonic() + 5
+    while (pids := workers_of(namespace)) and time.monotonic() < deadline:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
+    client = redis.Redis.from_url(redis_url)  # tests without the `app` fixture leave keys
+    try:
+        keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def workers_of(namespace: str) -> list[int]:
+    """Pids of the live processes that are this test's workers."""
+    return [int(entry.name) for entry in Path("/proc").iterdir()
+            if entry.name.isdigit() and is_worker_of(int(entry.name), namespace)]
 
 
 def is_worker_of(pid: int, namespace: str) -> bool:

@@ -15,6 +15,7 @@ import structlog
 
 from streamq import App, ConfigurationError, Job, JobState, StreamqError
 from streamq.worker import recycle
+from tests.conftest import delete_namespace
 
 
 async def test_max_jobs_runs_exactly_n_jobs_at_concurrency_1(app: App) -> None:
@@ -135,9 +136,12 @@ async def test_startup_report_hides_the_password(redis_url: str, namespace: str)
     """Redis's default user has no password, so it accepts any: the URL carries one."""
     url = redis_url.replace("redis://", "redis://default:hunter2@", 1)
     app = App(url, namespace=namespace)
-    with structlog.testing.capture_logs() as logs:
-        await app.worker().run(burst=True)
-    await app.aclose()
+    try:
+        with structlog.testing.capture_logs() as logs:
+            await app.worker().run(burst=True)
+    finally:
+        await app.aclose()
+        await delete_namespace(redis_url, namespace)
     [report] = [e for e in logs if e["event"] == "worker started"]
     assert "hunter2" not in report["url"] and "default:***@" in report["url"]
 
