@@ -133,9 +133,9 @@ class Queue:
             opts["timeout"] = to_seconds(timeout, "timeout")
             if opts["timeout"] <= 0:
                 raise ConfigurationError("timeout must be > 0 seconds")
-        resolved_attempts = attempts or (processor.attempts if processor else None)
         if attempts is not None and (type(attempts) is not int or attempts < 1):
             raise ConfigurationError(f"attempts must be an integer >= 1, got {attempts!r}")
+        resolved_attempts = attempts or (processor.attempts if processor else None)
         return NewJob(
             id=_check_job_id(job_id) if job_id is not None else new_job_id(),
             name=name,

@@ -73,10 +73,10 @@ class TierRunner:
         self.active: dict[str, Running] = {}
         self.processed = 0
         self.on_finished: Callable[[], None] | None = None
+        """Called after each finished job (the worker's recycling watch sets it)."""
         self._recent: deque[tuple[float, str]] = deque(maxlen=256)
         """(monotonic time, job id) of the last jobs finished: a blocked-loop report names
         a job that blocked the loop even if it finished before the upkeep loop could run."""
-        """Called after each finished job (the worker's recycling watch sets it)."""
         self._slot_freed = asyncio.Event()
         self._done: list[tuple[Running, Finished]] = []
         self._done_ready = asyncio.Event()
@@ -125,7 +125,8 @@ class TierRunner:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
         self._grace_scope = None
-        unfinished = [r for r in self.active.values() if r not in {d[0] for d in self._done}]
+        recorded = {running for running, _ in self._done}  # finished, awaiting the flush
+        unfinished = [r for r in self.active.values() if r not in recorded]
         for running in unfinished:
             running.cancel()
         if cancelled := [r.task for r in unfinished if r.task is not None]:
