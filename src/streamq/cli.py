@@ -13,6 +13,8 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
+import structlog
+
 from streamq.app import App
 from streamq.cli_output import print_job, print_table, to_json
 from streamq.cli_units import parse_bytes, parse_duration, positive_int
@@ -294,6 +296,10 @@ def run_async(main: Coroutine[Any, Any, int]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``streamq`` console script."""
     args = build_parser().parse_args(argv)
+    if args.run is not cmd_worker and not structlog.is_configured():
+        # an admin command's stdout is its output (--json): warnings, such as the server
+        # settings checked at connect, go to stderr
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     try:
         if getattr(args, "processes", None):
             return run_processes(args, argv)

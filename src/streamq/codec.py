@@ -20,8 +20,17 @@ def encode(value: Any, *, what: str = "job data", limit: int | None = None) -> s
             f"{what} must be plain JSON (dict, list, str, int, float, bool, None): {exc}; "
             "convert dates to ISO strings, sets to lists and bytes to base64 first"
         ) from None
-    # A character is at most 4 bytes in UTF-8: short texts skip the byte count.
-    if limit is not None and len(text) * 4 > limit and (size := len(text.encode())) > limit:
+    if not text.isascii():
+        try:  # ASCII text is its own byte count; other text is counted, and checked
+            size = len(text.encode())
+        except UnicodeEncodeError:
+            raise InvalidPayload(
+                f"{what} contains a lone surrogate (text that is not valid Unicode, often "
+                "bytes decoded with errors='surrogateescape'); decode your input properly"
+            ) from None
+    else:
+        size = len(text)
+    if limit is not None and size > limit:
         raise PayloadTooLarge(
             f"{what} is {size} bytes encoded, over the limit of {limit}; "
             "store large blobs elsewhere (S3, a database) and enqueue a reference, or raise "
@@ -30,8 +39,43 @@ def encode(value: Any, *, what: str = "job data", limit: int | None = None) -> s
     return text
 
 
-def decode(text: str | bytes) -> Any:
-    """Decode JSON stored by :func:`encode`."""
-    if isinstance(text, bytes):
-        text = text.decode()
-    return _decode(text)
+def decode(text: str | bytes, *, what: str = "stored job data") -> Any:
+    """Decode JSON stored by :func:`encode`, or raise :class:`InvalidPayload`: text that is
+    not UTF-8 (undecodable bytes arrive as surrogates), not JSON, or cut short. Nothing but
+    JSON is ever decoded: a pickle is just invalid text here, never loaded."""
+    try:
+        if isinstance(text, bytes):
+            text = text.decode()
+        elif not text.isascii():
+            text.encode()  # raises on surrogates: bytes that were not UTF-8
+        return _decode(text)
+    except (UnicodeError, ValueError, RecursionError) as exc:
+        raise InvalidPayload(
+            f"{what} is not valid JSON ({_why(exc)}); streamq stores plain "
+            "JSON only and never unpickles, so something else wrote this value"
+        ) from None
+
+
+def is_unicode(text: str) -> bool:
+    """Whether ``text`` can be stored as UTF-8: no lone surrogates (text decoded from bytes
+    with ``errors="surrogateescape"`` carries them)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(text: str) -> str:
+    """``text`` with undecodable bytes (surrogates) shown as ``?``, safe to print or log."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "replace").decode()
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, UnicodeError):
+        return "not UTF-8 text: binary data such as a pickle"
+    return f"{type(exc).__name__}: {exc}"

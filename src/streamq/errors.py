@@ -4,6 +4,7 @@ Every error is a :class:`StreamqError`, and every message says what to do next::
 
     StreamqError
     ├── ConnectionError          (also a builtin ConnectionError) Redis unreachable or refusing us
+    │   └── RedisFull            Redis is at maxmemory (noeviction) and refused a write
     ├── RedisVersionError        the server lacks commands the scripts need
     ├── QueueStateLost           Redis lost a queue's streams or group (restart, no AOF)
     ├── ConfigurationError       (also ValueError) a bad option, tier, URL or processor
@@ -32,6 +33,14 @@ class StreamqError(Exception):
 
 class ConnectionError(StreamqError, builtins.ConnectionError):
     """Redis could not be reached, refused the credentials, or did not answer in time."""
+
+
+class RedisFull(ConnectionError):
+    """Redis is at ``maxmemory`` with ``maxmemory-policy noeviction`` and refused a write.
+
+    Nothing was written (Redis refuses a script at its first write, before any effect), and
+    the call is not retried. Workers keep draining: completing jobs frees memory.
+    """
 
 
 class RedisVersionError(StreamqError):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from streamq import codec
+from streamq.errors import InvalidPayload
 
 if TYPE_CHECKING:
     from streamq.queue import Queue
@@ -28,7 +29,14 @@ def _when(ms: str | None) -> datetime | None:
 
 
 def _json(text: str | None) -> Any:
-    return None if text is None else codec.decode(text)
+    """Stored JSON decoded; text that is not JSON (written by something other than streamq)
+    reads back as that text, printable, so a corrupt job can still be inspected."""
+    if text is None:
+        return None
+    try:
+        return codec.decode(text)
+    except InvalidPayload:
+        return codec.printable(text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,9 +97,10 @@ def resolve_rate_key(processor: Processor | None, data: Any, rate_key: object) -
         return ""
     if isinstance(rate_key, int) and not isinstance(rate_key, bool):
         rate_key = str(rate_key)
-    if not isinstance(rate_key, str) or not 0 < len(rate_key) <= MAX_RATE_KEY_LENGTH:
+    if (not isinstance(rate_key, str) or not 0 < len(rate_key) <= MAX_RATE_KEY_LENGTH
+            or not codec.is_unicode(rate_key)):
         raise ConfigurationError(
-            f"rate_key must be a non-empty string (or int) of at most {MAX_RATE_KEY_LENGTH} "
-            f"characters, or None, got {rate_key!r}"
+            f"rate_key must be a non-empty string (or int) of valid Unicode, at most "
+            f"{MAX_RATE_KEY_LENGTH} characters, or None, got {rate_key!r}"
         )
     return rate_key

@@ -114,8 +114,9 @@ class Queue:
         backoff: Backoff | None = None, timeout: Duration | None = None,
         rate_key: str | None = None,
     ) -> NewJob:
-        if not isinstance(name, str) or not name:
-            raise ConfigurationError(f"job name must be a non-empty string, got {name!r}")
+        if not isinstance(name, str) or not name or not codec.is_unicode(name):
+            raise ConfigurationError(
+                f"job name must be a non-empty string of valid Unicode, got {name!r}")
         processor = self._app.processors.get(name)
         if processor is not None:
             data = processor.validate(data)
@@ -321,12 +322,14 @@ def _job_state(value: JobState | str) -> JobState:
 
 
 def _check_job_id(job_id: object) -> str:
-    if not isinstance(job_id, str) or not job_id or len(job_id) > MAX_JOB_ID_LENGTH:
+    if (not isinstance(job_id, str) or not job_id or len(job_id) > MAX_JOB_ID_LENGTH
+            or not codec.is_unicode(job_id)):
         raise ConfigurationError(
-            f"job_id must be a non-empty string of at most {MAX_JOB_ID_LENGTH} characters, "
-            f"got {job_id!r}"
+            f"job_id must be a non-empty string of at most {MAX_JOB_ID_LENGTH} characters "
+            f"of valid Unicode (any character, no lone surrogates), got {job_id!r}"
         )
     return job_id
+
 
 
 def _due_ms(now_ms: int, delay: Duration | None, run_at: datetime | None) -> int:

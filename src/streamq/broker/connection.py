@@ -1,8 +1,9 @@
 """Opening a Redis client from a URL, checking the server, and translating redis-py errors.
 
 ``redis://``, ``rediss://`` (TLS) and ``unix://`` open a redis-py asyncio client;
-``memory://`` opens an embedded fakeredis server private to the App, and ``memory://NAME``
-one shared by every App of the process that names it.
+``redis+cluster://`` a Redis Cluster client and ``redis+sentinel://`` a Sentinel-managed one
+(``broker/clients.py``); ``memory://`` opens an embedded fakeredis server private to the App,
+and ``memory://NAME`` one shared by every App of the process that names it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import ssl
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,9 +25,20 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 from streamq import errors
+from streamq.broker.clients import (
+    CLUSTER_SCHEMES,
+    SENTINEL_SCHEMES,
+    Opener,
+    close_client,
+    opener_for,
+)
+from streamq.broker.multiplex import Multiplexer
+from streamq.broker.packing import use_hiredis_packing
+from streamq.broker.server_checks import warn_about_settings
 from streamq.broker.wakeup import Wakeup
 
 DEFAULT_URL = "redis://localhost:6379/0"
+SCHEMES = ("redis", "rediss", "unix", "memory", *CLUSTER_SCHEMES, *SENTINEL_SCHEMES)
 MIN_VERSION = (6, 2)
 CONNECT_TIMEOUT_S = 3.0
 FIRST_ANSWER_TIMEOUT_S = 5.0
@@ -41,21 +54,25 @@ def resolve_url(url: str | None) -> str:
     """The URL to use: ``url``, else ``$STREAMQ_URL``, else the local default."""
     chosen = url or os.environ.get("STREAMQ_URL") or DEFAULT_URL
     scheme = urlsplit(chosen).scheme
-    if scheme not in ("redis", "rediss", "unix", "memory"):
+    if scheme not in SCHEMES:
         raise errors.ConfigurationError(
             f"unsupported URL {redact(chosen)!r}: use redis://host:port/db, rediss:// for TLS, "
-            "unix:///path/to/socket, or memory:// for the embedded backend"
+            "unix:///path/to/socket, redis+cluster://host:port,host:port/ for a Redis Cluster, "
+            "redis+sentinel://host:port,host:port/service for Sentinel, or memory:// for the "
+            "embedded backend"
         )
     return chosen
 
 
 def redact(url: str) -> str:
-    """``url`` with any password replaced by ``***``."""
+    """``url`` with any password (in the user part or in a ``*password=`` option) replaced
+    by ``***``."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return re.sub(r"password=[^&]*", "password=***", url)
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    if at and ":" in userinfo:
+        user = userinfo.split(":", 1)[0]
+        parts = parts._replace(netloc=f"{user}:***@{hosts}")
+    return re.sub(r"password=[^&#]*", "password=***", urlunsplit(parts))
 
 
 @dataclass(slots=True)
@@ -68,35 +85,62 @@ class Connection:
     wakeup: Wakeup | None = None
     server: Any = None
     """The embedded fakeredis server (``memory://`` only)."""
+    multiplexer: Multiplexer | None = None
+    """The connection script calls share, pipelined (a real server reached directly)."""
+    opener: Opener | None = None
+    """Opens more clients for the URL (real servers only)."""
+
+    @property
+    def is_cluster(self) -> bool:
+        """Whether the client is a Redis Cluster client."""
+        return self.opener is not None and self.opener.is_cluster
 
     @property
     def safe_url(self) -> str:
         """The URL with its password hidden, for messages and logs."""
         return redact(self.url)
 
+    def __repr__(self) -> str:  # the dataclass repr would show the URL's password
+        return f"<Connection {self.safe_url}{' (embedded)' if self.is_memory else ''}>"
+
     def blocking_client(self) -> aioredis.Redis:
         """A client of its own for long blocking reads; the caller closes it."""
-        return _open_real(self.url, pool_size=1)
+        assert self.opener is not None, "memory:// never blocks in Redis"
+        return _open_real(self.opener, pool_size=1)
 
     async def aclose(self) -> None:
         """Close the shared client."""
-        await self.client.aclose()
+        if self.multiplexer is not None:
+            await self.multiplexer.aclose()
+        await close_client(self.client)
+        if self.opener is not None:
+            await self.opener.aclose()
 
 
-def _open_real(url: str, pool_size: int | None = None) -> aioredis.Redis:
+def _opener(url: str) -> Opener:
     options: dict[str, Any] = {
         "decode_responses": True,
         "socket_connect_timeout": CONNECT_TIMEOUT_S,
         "socket_timeout": SOCKET_TIMEOUT_S,
         "retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=2),
         "client_name": "streamq",
+        # Bytes that are not UTF-8 (written by something else) decode to surrogates instead of
+        # failing the whole reply: the one bad job is dead-lettered, the rest keep running.
+        "encoding_errors": "surrogateescape",
     }
-    if pool_size is not None:
-        options["max_connections"] = pool_size
     try:
-        return aioredis.Redis.from_url(url, **options)
+        return opener_for(url, options)
     except ValueError as exc:
         raise errors.ConfigurationError(f"bad Redis URL {redact(url)!r}: {exc}") from None
+
+
+def _open_real(opener: Opener, pool_size: int | None = None) -> aioredis.Redis:
+    try:
+        client = opener.open(pool_size)
+    except ValueError as exc:
+        raise errors.ConfigurationError(
+            f"bad Redis URL {redact(opener.url)!r}: {exc}") from None
+    return client if opener.is_cluster else use_hiredis_packing(client)
 
 
 def open_connection(url: str, server: Any = None) -> Connection:
@@ -107,7 +151,11 @@ def open_connection(url: str, server: Any = None) -> Connection:
     """
     parts = urlsplit(url)
     if parts.scheme != "memory":
-        return Connection(_open_real(url), url, is_memory=False)
+        opener = _opener(url)
+        client = _open_real(opener)
+        # A cluster client routes each script call to its slot's node: no one connection.
+        multiplexer = None if opener.is_cluster else Multiplexer(client, SOCKET_TIMEOUT_S)
+        return Connection(client, url, is_memory=False, multiplexer=multiplexer, opener=opener)
     import fakeredis
 
     name = parts.netloc + parts.path
@@ -118,7 +166,8 @@ def open_connection(url: str, server: Any = None) -> Connection:
         if name:
             _memory_servers[name] = server
     wakeup = _memory_wakeups.setdefault(server, Wakeup())
-    client = fakeredis.FakeAsyncRedis(server=server, decode_responses=True)
+    client = fakeredis.FakeAsyncRedis(server=server, decode_responses=True,
+                                     encoding_errors="surrogateescape")
     return Connection(client, url, is_memory=True, wakeup=wakeup, server=server)
 
 
@@ -152,6 +201,29 @@ async def check_server(connection: Connection) -> None:
                 "or not a Redis server?"
             ) from None
     check_version(parse_version(info), connection.url)
+    await warn_about_settings(connection.client, redact(connection.url))
+
+
+CLUSTER_ERRORS = (rex.ClusterDownError, rex.TryAgainError, rex.AskError,
+                  rex.ClusterCrossSlotError, rex.RedisClusterException)
+"""Redis Cluster's refusals (failover, slot moves) and redis-py's cluster client errors."""
+
+
+def _cluster_error(exc: Exception, url: str) -> errors.StreamqError:
+    if isinstance(exc, rex.ClusterCrossSlotError):
+        return errors.StreamqError(
+            f"a script touched keys of two cluster slots on {redact(url)} ({exc}): this is a "
+            "streamq bug, please report it")
+    if isinstance(exc, rex.RedisClusterException) and not isinstance(
+            exc, rex.SlotNotCoveredError):
+        return errors.ConnectionError(
+            f"cannot use the Redis Cluster at {redact(url)}: {exc}. Check that the seed nodes "
+            "in the URL answer and that every slot is served (redis-cli --cluster check)")
+    return errors.ConnectionError(
+        f"Redis Cluster at {redact(url)} is failing over or moving slots "
+        f"({type(exc).__name__}: {exc}): the call "
+        "was refused and did nothing. Workers retry on their own; retry the call (enqueue "
+        "again with the same job_id, which is safe)")
 
 
 @contextmanager
@@ -164,27 +236,86 @@ def translate_errors(url: str) -> Iterator[None]:
             f"Redis at {redact(url)} refused the credentials ({exc}): put the right user and "
             "password in the URL, redis://user:password@host:port/db"
         ) from None
+    except CLUSTER_ERRORS as exc:
+        raise _cluster_error(exc, url) from None
     except rex.ResponseError as exc:
-        if str(exc).startswith(("NOAUTH", "NOPERM", "WRONGPASS")):
-            raise errors.ConnectionError(
-                f"Redis at {redact(url)} denied the command ({exc}): check the user and "
-                "password in the URL and the user's ACL (docs/security.md)"
-            ) from None
-        if "NOGROUP" in str(exc):
-            raise errors.QueueStateLost(
-                f"queue state lost on Redis at {redact(url)}: a consumer group is missing "
-                "(Redis restarted without persistence, or its keys were deleted). Workers "
-                "recreate it; run Redis with appendonly yes to keep jobs across restarts"
-            ) from None
-        if str(exc).startswith("OOM"):
-            raise errors.ConnectionError(
-                f"Redis at {redact(url)} is out of memory ({exc}): nothing was written; "
-                "let workers drain the queues, or raise maxmemory"
-            ) from None
-        raise
+        translated = _refusal(exc, url)
+        if translated is None:
+            raise
+        raise translated from None
     except (rex.ConnectionError, rex.TimeoutError, OSError) as exc:
+        if "SSL" in str(exc) or isinstance(exc, ssl.SSLError):
+            raise errors.ConnectionError(
+                f"TLS handshake with Redis at {redact(url)} failed: {exc}. Check the URL's "
+                "ssl_ca_certs (the CA that signed the server's certificate), ssl_certfile and "
+                "ssl_keyfile (when the server sets tls-auth-clients), and that the host name "
+                "matches the certificate (docs/security.md)"
+            ) from None
         raise errors.ConnectionError(
             f"cannot reach Redis at {redact(url)}: {exc}. Is redis-server running there? "
             "Set the URL with App(url), --url or STREAMQ_URL. If a call timed out, its outcome "
-            "is unknown: enqueue again with the same job_id, which is safe"
+            "is unknown: enqueue again with the same job_id, which is safe" + _tls_hint(url, exc)
         ) from None
+
+
+def _refusal(exc: rex.ResponseError, url: str) -> errors.StreamqError | None:
+    """The streamq error for a command Redis refused, or None to re-raise it as is."""
+    if "can't run this command" in str(exc):  # NOPERM inside a script (Redis 7.0)
+        return errors.ConnectionError(
+            f"Redis at {redact(url)} denied {_script_command(str(exc))} ({exc}): the "
+            "user's ACL lacks a command streamq needs; grant the list in docs/security.md"
+        )
+    if isinstance(exc, rex.NoPermissionError) or str(exc).startswith(
+            ("NOAUTH", "NOPERM", "WRONGPASS")):
+        return errors.ConnectionError(
+            f"Redis at {redact(url)} denied the command ({exc}): check the user and "
+            "password in the URL, and that the user's ACL grants the commands and the key "
+            "pattern streamq needs (docs/security.md)"
+        )
+    if "NOGROUP" in str(exc):
+        return errors.QueueStateLost(
+            f"queue state lost on Redis at {redact(url)}: a consumer group is missing "
+            "(Redis restarted without persistence, or its keys were deleted). Workers "
+            "recreate it; run Redis with appendonly yes to keep jobs across restarts"
+        )
+    if isinstance(exc, rex.OutOfMemoryError) or str(exc).startswith("OOM"):
+        return errors.RedisFull(
+            f"Redis at {redact(url)} is full (used memory is over maxmemory) and refused "
+            "the write: nothing was written. Workers keep draining the queues; retry later, "
+            "raise maxmemory, or keep fewer finished jobs (Tier keep_completed / "
+            "keep_failed). See docs/operations.md, 'Redis is full'"
+        )
+    if str(exc).startswith("NOREPLICAS"):
+        return errors.ConnectionError(
+            f"Redis at {redact(url)} refused the write ({exc}): fewer replicas are in sync "
+            "than its min-replicas-to-write asks for, so nothing was written; retry when "
+            "the replicas catch up (docs/reliability.md)"
+        )
+    return None
+
+
+def _script_command(message: str) -> str:
+    """"the 'XADD' command in the enqueue script", from Redis's "script: <sha>, on
+    @user_script:<line>" (which does not name the command), else "a command in a script"."""
+    from streamq.broker.scripts import script_line
+
+    found = re.search(r"script: ([0-9a-f]{40}), on @user_script:(\d+)", message)
+    located = script_line(found.group(1), int(found.group(2))) if found else None
+    if located is None:
+        return "a command in a streamq script"
+    name, line = located
+    command = re.search(r"(?:redis\.call|call_batched)\('(\w+)'", line)
+    what = f"the {command.group(1)!r} command" if command else "a command"
+    return f"{what} in the {name} script"
+
+
+def _tls_hint(url: str, exc: BaseException) -> str:
+    """What to check when the server hung up on us, which is how TLS mismatches look."""
+    text = str(exc).lower()
+    if not any(word in text for word in ("reset", "closed", "broken pipe", "eof")):
+        return ""
+    if urlsplit(url).scheme == "rediss":
+        return (". The server closed the TLS connection: if it requires client certificates "
+                "(tls-auth-clients yes), add ssl_certfile=...&ssl_keyfile=... to the URL "
+                "(docs/security.md)")
+    return ". If the server accepts only TLS, use a rediss:// URL (docs/security.md)"

@@ -6,6 +6,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from streamq.broker.clients import close_client
 from streamq.broker.connection import Connection, translate_errors
 from streamq.broker.keys import GROUP, QueueKeys
 
@@ -45,7 +46,7 @@ class BlockingReader:
     async def aclose(self) -> None:
         """Close the reader's connection."""
         if self._client is not None:
-            await self._client.aclose()
+            await close_client(self._client)
             self._client = None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -73,32 +74,67 @@ def _source(name: str) -> str:
                        scripts.joinpath(f"{name}.lua").read_text())
 
 
+@cache
+def _by_sha() -> dict[str, tuple[str, list[str]]]:
+    return {hashlib.sha1(src.encode()).hexdigest(): (name, src.splitlines())
+            for name in SCRIPT_NAMES for src in (_source(name),)}
+
+
+def script_line(sha: str, line: int) -> tuple[str, str] | None:
+    """(script name, source line) for a line number Redis reports in a script error."""
+    name, lines = _by_sha().get(sha, ("", []))
+    return (name, lines[line - 1]) if 0 < line <= len(lines) else None
+
+
 class Scripts(ScheduleScripts):
     """Loads the Lua scripts into one connection and calls them."""
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
         self._client = connection.client
+        self._multiplexer = connection.multiplexer
         self._sources = {name: _source(name) for name in SCRIPT_NAMES}
         self._shas = {
             name: hashlib.sha1(src.encode()).hexdigest() for name, src in self._sources.items()
         }
 
     async def load(self) -> None:
-        """Load every script (one round trip)."""
+        """Load every script (one round trip; on a cluster, one per script, on every master)."""
         with translate_errors(self._connection.url):
+            if self._connection.is_cluster:  # a cluster pipeline refuses SCRIPT LOAD
+                for source in self._sources.values():
+                    await self._client.script_load(source)
+                return
             async with self._client.pipeline(transaction=False) as pipe:
                 for source in self._sources.values():
                     pipe.script_load(source)
                 await pipe.execute()
 
-    async def _run(self, name: str, keys: list[str] | tuple[str, ...], args: list[Any]) -> Any:
+    async def _run(
+        self, name: str, keys: list[str] | tuple[str, ...], args: list[Any], *,
+        resend: bool = False,
+    ) -> Any:
+        """Call script ``name``. ``resend``: the script is idempotent, so a call whose
+        connection broke is sent once more (on a new connection) before giving up."""
         with translate_errors(self._connection.url):
             try:
-                return await self._client.evalsha(self._shas[name], len(keys), *keys, *args)
+                return await self._evalsha(name, keys, args)
             except rex.NoScriptError:
                 await self.load()
-                return await self._client.evalsha(self._shas[name], len(keys), *keys, *args)
+            except (rex.ConnectionError, rex.TimeoutError):
+                if not resend:
+                    raise
+            try:
+                return await self._evalsha(name, keys, args)
+            except rex.NoScriptError:  # resent to a server that restarted: no scripts
+                await self.load()
+                return await self._evalsha(name, keys, args)
+
+    async def _evalsha(self, name: str, keys: list[str] | tuple[str, ...], args: list[Any]) -> Any:
+        if self._multiplexer is None:
+            return await self._client.evalsha(self._shas[name], len(keys), *keys, *args)
+        return await self._multiplexer.execute("EVALSHA", self._shas[name], len(keys), *keys,
+                                               *args)
 
     def _wake(self, keys: QueueKeys) -> None:
         if self._connection.wakeup is not None:
@@ -125,7 +161,8 @@ class Scripts(ScheduleScripts):
         args += [job.opts for job in jobs]
         args += [job.rate_key for job in jobs]
         job_keys = [keys.job_prefix + job.id for job in jobs]
-        reply = await self._run("enqueue", [keys.delayed, *keys.ready, *job_keys], args)
+        reply = await self._run("enqueue", [keys.delayed, *keys.ready, *job_keys], args,
+                                resend=True)
         if reply[0] == QUEUE_FULL:
             raise errors.QueueFull(keys.tier, int(reply[1]), int(reply[2]))
         self._wake(keys)

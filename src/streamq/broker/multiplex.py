@@ -1,0 +1,189 @@
+"""One Redis connection shared by every concurrent script call, pipelined automatically.
+
+redis-py takes a pooled connection per command and waits for its reply before the
+connection serves anyone else: 1,000 concurrent enqueues open up to 1,000 sockets and cost
+~100 µs of Python each. Here every call packs its command (in C, with hiredis), queues the
+bytes and a future, and the queue is written with one ``send`` per event-loop turn; one
+reader task parses replies (hiredis) and resolves the futures in order. Concurrent calls
+from one process share round trips, as Node's ioredis does.
+
+The connection itself (TCP, TLS, Unix socket, AUTH, SELECT, client name) is opened by
+redis-py from the App's URL, so every URL option means what it means for redis-py. Errors are
+redis-py's exception classes, so :func:`~streamq.broker.connection.translate_errors` reads
+them the same way.
+
+Nothing is resent after a broken connection: a caller sees ``ConnectionError`` and decides
+(enqueue is safe to repeat with the same job id; a worker retries after a pause).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from typing import Any
+
+import hiredis
+import redis.asyncio as aioredis
+import redis.exceptions as rex
+from redis._parsers.base import BaseParser
+from redis.asyncio.connection import AbstractConnection
+
+READ_CHUNK = 1 << 16
+
+
+class Multiplexer:
+    """Sends commands over one connection of ``client``'s pool without waiting in between."""
+
+    def __init__(self, client: aioredis.Redis, reply_timeout: float) -> None:
+        self._pool = client.connection_pool
+        self._reply_timeout = reply_timeout
+        self._connection: AbstractConnection | None = None
+        self._connecting: asyncio.Future[None] | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
+        self._unsent: list[bytes] = []
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    async def execute(self, *args: Any) -> Any:
+        """Send one command and return its reply (redis-py's exceptions on error)."""
+        if self._connection is None:
+            await self._connect()
+        loop = asyncio.get_running_loop()
+        reply: asyncio.Future[Any] = loop.create_future()
+        if not self._unsent:
+            loop.call_soon(self._flush)
+        self._unsent.append(hiredis.pack_command(args))
+        self._waiting.append((reply, loop.time()))
+        if self._watchdog is None:
+            self._watchdog = loop.call_later(self._reply_timeout, self._check_overdue)
+        return await reply
+
+    async def aclose(self) -> None:
+        """Close the connection; calls still waiting get ``ConnectionError``."""
+        self._closed = True
+        await self._drop(rex.ConnectionError("streamq closed the connection"))
+
+    # ----------------------------------------------------------------- internals
+
+    async def _connect(self) -> None:
+        if self._closed:
+            raise rex.ConnectionError("the connection was closed (App.aclose())")
+        if self._connecting is not None:  # another caller is connecting: wait for it
+            await asyncio.shield(self._connecting)
+            return
+        self._connecting = asyncio.get_running_loop().create_future()
+        try:
+            connection = self._pool.make_connection()  # type: ignore[no-untyped-call]
+            await connection.connect()
+        except BaseException as exc:
+            self._connecting.set_exception(exc)
+            self._connecting.exception()  # retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            connecting, self._connecting = self._connecting, None
+        self._connection = connection
+        self._reader_task = asyncio.get_running_loop().create_task(self._read_replies())
+        connecting.set_result(None)
+
+    def _flush(self) -> None:
+        if self._connection is None or not self._unsent:
+            return
+        data, self._unsent = b"".join(self._unsent), []
+        writer = self._connection._writer
+        if writer is None:
+            self._fail_all(rex.ConnectionError("connection to Redis lost"))
+            return
+        try:
+            writer.write(data)
+        except (OSError, RuntimeError) as exc:
+            self._fail_all(rex.ConnectionError(f"cannot write to Redis: {exc}"))
+
+    async def _read_replies(self) -> None:
+        connection = self._connection
+        assert connection is not None and connection._reader is not None
+        stream = connection._reader
+        parser = hiredis.Reader(encoding="utf-8", errors="surrogateescape",
+                                replyError=rex.ResponseError)
+        try:
+            while True:
+                data = await stream.read(READ_CHUNK)
+                if not data:
+                    raise rex.ConnectionError("Redis closed the connection")
+                parser.feed(data)
+                while (reply := parser.gets()) is not False:
+                    self._resolve(reply)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the connection is unusable: fail everyone waiting
+            error = exc if isinstance(exc, rex.RedisError) else rex.ConnectionError(str(exc))
+            if self._connection is connection:
+                await self._drop(error)
+
+    def _resolve(self, reply: Any) -> None:
+        future, _ = self._waiting.popleft()
+        if isinstance(reply, rex.ResponseError):
+            error = BaseParser.parse_error(str(reply))  # type: ignore[no-untyped-call]
+            if isinstance(error, rex.ReadOnlyError):
+                # The server became a replica (Sentinel failover): like redis-py's Sentinel
+                # connections, treat it as a lost connection, so the next call finds the
+                # new master; a script refused with READONLY wrote nothing.
+                error = rex.ConnectionError(
+                    f"Redis became a read-only replica (failover?): {error}; reconnecting")
+                if not future.done():
+                    future.set_exception(error)
+                raise error
+            if not future.done():  # else its caller was cancelled
+                future.set_exception(error)
+        elif not future.done():
+            future.set_result(reply)
+
+    def _check_overdue(self) -> None:
+        self._watchdog = None
+        if not self._waiting:
+            return
+        loop = asyncio.get_running_loop()
+        _, sent_at = self._waiting[0]
+        late = loop.time() - sent_at
+        if late < self._reply_timeout:
+            self._watchdog = loop.call_later(self._reply_timeout - late, self._check_overdue)
+            return
+        error = rex.TimeoutError(f"no reply from Redis within {self._reply_timeout:g} s")
+        connection = self._abandon(error)
+        if connection is not None:  # closed, so a late reply cannot reach anyone
+            closing = loop.create_task(_disconnect(connection))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+
+    def _fail_all(self, error: Exception) -> None:
+        waiting, self._waiting, self._unsent = self._waiting, deque(), []
+        for future, _ in waiting:
+            if not future.done():
+                future.set_exception(error)
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+    def _abandon(self, error: Exception) -> AbstractConnection | None:
+        """Stop using the connection: fail every waiting call, stop the reader; the next
+        call connects again. Returns the connection, for the caller to close."""
+        connection, self._connection = self._connection, None
+        reader_task, self._reader_task = self._reader_task, None
+        self._fail_all(error)
+        if reader_task is not None and reader_task is not asyncio.current_task():
+            reader_task.cancel()
+        return connection
+
+    async def _drop(self, error: Exception) -> None:
+        connection = self._abandon(error)
+        if connection is not None:
+            await _disconnect(connection)
+        if self._closing:
+            await asyncio.wait(self._closing)
+
+
+async def _disconnect(connection: AbstractConnection) -> None:
+    with contextlib.suppress(Exception):
+        await connection.disconnect()
