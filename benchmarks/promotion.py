@@ -10,7 +10,7 @@ job was promoted and none of the later ones.
 
     .venv/bin/python benchmarks/promotion.py [--n 100000] [--later 1000] [--batch 1000 ...]
 
-Without --batch it compares PROMOTE_BATCH (worker/tier_runner.py) with 1000, 500, 250, 100.
+Without --batch it compares PROMOTE_BATCH (worker/upkeep.py) with 1000, 500, 250, 100.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from streamq import App, Tier
-from streamq.worker.tier_runner import PROMOTE_BATCH
+from streamq.worker.upkeep import PROMOTE_BATCH
 
 T0 = 1_700_000_000.0
 DELAY_S = 60.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from streamq import App
 from tests.broker.helpers import (
@@ -41,7 +42,7 @@ async def test_complete_records_the_result(app: App) -> None:
     assert await zscore(ctx, ctx.keys.completed, "a") == NOW + 50
     assert await pending(ctx, 6) == []
     assert await stream_total(ctx) == 0
-    assert {"ev": "completed", "id": "a"} in await events(ctx)
+    assert {"ev": "completed", "ids": '["a"]'} in await events(ctx)
 
 
 async def test_batch_of_jobs(app: App) -> None:
@@ -55,6 +56,9 @@ async def test_batch_of_jobs(app: App) -> None:
         assert (await job_hash(ctx, job_id))["result"] == f'"{job_id}"'
     assert await pending_total(ctx) == 0
     assert sorted(await zmembers(ctx, ctx.keys.completed)) == ["a", "b", "c"]
+    [event] = await events(ctx)  # one event for the batch
+    assert event["ev"] == "completed"
+    assert sorted(json.loads(event["ids"])) == ["a", "b", "c"]
 
 
 async def test_other_consumer_gets_lease_lost(app: App) -> None:
@@ -120,7 +124,7 @@ async def test_keep_zero_deletes_the_job(app: App) -> None:
     assert not await exists(ctx, ctx.keys.logs("a"))
     assert await zmembers(ctx, ctx.keys.completed) == []
     assert await pending_total(ctx) == 0
-    assert {"ev": "completed", "id": "a"} in await events(ctx)
+    assert {"ev": "completed", "ids": '["a"]'} in await events(ctx)
 
 
 async def test_keep_trims_the_oldest(app: App) -> None:

@@ -13,7 +13,8 @@ import pytest
 
 from streamq import App, Tier
 from streamq.broker.keys import QueueKeys
-from streamq.worker.tier_runner import LOOK_EVERY_S, PROMOTE_BATCH, TierRunner
+from streamq.worker.tier_runner import TierRunner
+from streamq.worker.upkeep import LOOK_EVERY_S, PROMOTE_BATCH
 from tests.conftest import delete_namespace
 from tests.helpers import FakeClock
 
@@ -61,7 +62,7 @@ async def test_backlog_is_promoted_in_bounded_batches_and_never_early(
     backend.scripts.promote_due = spy  # type: ignore[method-assign]
 
     clock.now = start + 60 - 0.001
-    while await runner._promote(backend) == 0.0:
+    while await runner.upkeep.promote(backend) == 0.0:
         pass
     assert sum(promoted for _, promoted in calls) == EARLY
     assert await queue.counts() == {"waiting": EARLY, "active": 0, "delayed": DUE + LATE,
@@ -70,9 +71,9 @@ async def test_backlog_is_promoted_in_bounded_batches_and_never_early(
 
     calls.clear()
     clock.now = start + 60
-    waits = [await runner._promote(backend)]
+    waits = [await runner.upkeep.promote(backend)]
     while waits[-1] == 0.0:
-        waits.append(await runner._promote(backend))
+        waits.append(await runner.upkeep.promote(backend))
     assert all(limit == PROMOTE_BATCH and promoted <= PROMOTE_BATCH for limit, promoted in calls)
     assert sum(promoted for _, promoted in calls) == DUE
     assert len(calls) == math.floor(DUE / PROMOTE_BATCH) + 1  # the last call is not full

@@ -14,6 +14,7 @@ import pytest
 import structlog
 
 from streamq import App, ConfigurationError, Job, JobState, StreamqError
+from streamq.broker.connection import redact
 from streamq.worker import recycle
 from tests.conftest import delete_namespace
 
@@ -129,7 +130,7 @@ async def test_startup_report_is_one_line_with_what_operators_check(app: App) ->
     assert report["worker"] == worker.consumer
     assert report["uvloop"] is False
     assert report["max_jobs"] == 5
-    assert report["url"] == app.url
+    assert report["url"] == redact(app.url)
 
 
 async def test_startup_report_hides_the_password(redis_url: str, namespace: str) -> None:

@@ -63,14 +63,14 @@ async def run_job(
             f"serving tier {settings.name!r}; register it with @app.processor({job.name!r}) "
             "and retry the job", "", None,
         )
-    options = _options(job)
+    try:
+        options = _options(job)
+        data = processor.load(job.data)
+    except InvalidPayload as exc:  # not JSON (never unpickled): dead-lettered, not retried
+        return Failed(str(exc), "", None)
     backoff = (Backoff.from_json(options["backoff"]) if "backoff" in options
                else processor.backoff or settings.backoff)
     timeout = options.get("timeout") or processor.timeout or settings.timeout_s
-    try:
-        data = processor.load(job.data)
-    except InvalidPayload as exc:
-        return Failed(str(exc), "", None)
     handle = Job(queue, job.id, job.name, data, job.attempt, job.attempts)
     soft = hooks.soft_timeout if hooks is not None else []
     if hooks is None or not hooks.around_job:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from streamq import codec
+from streamq.broker.connection import translate_errors
 from streamq.broker.records import NewJob
 from streamq.broker.schedules import due_ticks, next_tick
 from streamq.errors import QueueFull, StreamqError
@@ -42,7 +43,8 @@ async def fire_due(app: App, backend: Backend, settings: TierSettings) -> float:
     keys = app.queue(settings.name).keys
     for _ in range(MAX_ROUNDS):
         now_ms = app.now_ms()
-        due = await due_ticks(backend.client, keys, now_ms, FIRE_BATCH)
+        with translate_errors(backend.connection.url):
+            due = await due_ticks(backend.client, keys, now_ms, FIRE_BATCH)
         if not due:
             break
         for key, tick_ms, text in due:
@@ -50,7 +52,8 @@ async def fire_due(app: App, backend: Backend, settings: TierSettings) -> float:
                 await _fire(app, backend, settings, keys, key, tick_ms, text, now_ms)
     else:
         return 0.0  # still catching up: come back at once
-    upcoming = await next_tick(backend.client, keys)
+    with translate_errors(backend.connection.url):
+        upcoming = await next_tick(backend.client, keys)
     if upcoming is None:
         return LOOK_EVERY_S
     return min(max((upcoming - app.now_ms()) / 1000, 0.0), LOOK_EVERY_S)

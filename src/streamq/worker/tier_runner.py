@@ -1,5 +1,6 @@
 """One tier inside a worker: claim jobs into free slots, run them, record outcomes in
-batches, renew leases, reclaim stalled jobs and promote due delayed ones."""
+batches; its upkeep (worker/upkeep.py) renews leases, reclaims stalled jobs and promotes due
+delayed ones."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from streamq.broker.scripts import RateLimited
 from streamq.errors import ConnectionError, QueueStateLost
 from streamq.worker.runner import Completed, run_job
 from streamq.worker.scheduler import fire_due
+from streamq.worker.upkeep import PROMOTE_BATCH, RETRY_PAUSE_S, Upkeep
 
 if TYPE_CHECKING:
     from streamq.app import App
@@ -30,17 +32,6 @@ log = structlog.get_logger("streamq.worker")
 
 IDLE_BLOCK_MS = 2000
 """How long an idle worker blocks in Redis per read (it wakes at once when a job arrives)."""
-LOOK_EVERY_S = 1.0
-"""Longest wait between two looks for due delayed jobs and schedule ticks on Redis. A delayed
-job added by another process is promoted at most this late; this worker's own retries wake
-the promoter at their due time. An idle worker costs about 0.2 % CPU per tier at this rate."""
-LOOK_EVERY_EMBEDDED_S = 0.25
-"""The same on the embedded backend, where a look costs no round trip."""
-PROMOTE_BATCH = 100
-"""Delayed jobs per promote_due call: ~1 ms inside Redis (docs/retries.md has the figures)."""
-RECLAIM_BATCH = 100
-RETRY_PAUSE_S = 1.0
-"""Pause before trying Redis again after a connection error."""
 RATE_WAIT_MAX_S = 1.0
 """Longest wait for a rate limit's next token before asking Redis again."""
 
@@ -52,6 +43,8 @@ class Running:
     job: ClaimedJob
     task: asyncio.Task[None] | None = None
     cancelled: bool = False
+    counted: bool = False
+    """Counted as processed (its outcome is known, perhaps not yet recorded)."""
 
     def cancel(self) -> None:
         """Stop the job's task (shutdown, or the lease was lost); its outcome is dropped."""
@@ -74,20 +67,19 @@ class TierRunner:
         self.processed = 0
         self.on_finished: Callable[[], None] | None = None
         """Called after each finished job (the worker's recycling watch sets it)."""
-        self._recent: deque[tuple[float, str]] = deque(maxlen=256)
+        self.recent: deque[tuple[float, str]] = deque(maxlen=256)
         """(monotonic time, job id) of the last jobs finished: a blocked-loop report names
         a job that blocked the loop even if it finished before the upkeep loop could run."""
         self._slot_freed = asyncio.Event()
         self._done: list[tuple[Running, Finished]] = []
+        self._recording = 0
+        """Jobs in the complete call under way."""
         self._done_ready = asyncio.Event()
         self._stopping = False
         self._grace = 0.0
         self._grace_scope: anyio.CancelScope | None = None
         self._idle_scope: anyio.CancelScope | None = None
-        self._cursors: tuple[str, ...] = ("0-0",) * 10
-        self._look_every = LOOK_EVERY_S
-        self._next_promote = 0.0
-        self._upkeep_wake = asyncio.Event()
+        self.upkeep = Upkeep(self)
         self._reader: BlockingReader | None = None
 
     # ----------------------------------------------------------------- lifecycle
@@ -98,7 +90,7 @@ class TierRunner:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._flush_loop, backend)
-                tg.start_soon(self._maintenance_loop, backend)
+                tg.start_soon(self.upkeep.run, backend)
                 await self._fetch_loop(backend, burst)
                 await self._shut_down(backend)
                 tg.cancel_scope.cancel()
@@ -157,7 +149,7 @@ class TierRunner:
         wakeup = backend.connection.wakeup
         swept = False  # burst: a claim made after a promotion pass found nothing new
         while not self._stopping:
-            free = self.concurrency - len(self.active)
+            free = self._free_slots()
             if free <= 0:
                 await self._wait_for_slot()
                 continue
@@ -198,9 +190,7 @@ class TierRunner:
                 rate_limit=self.settings.rate_limit,
                 rate_limit_per_key=self.settings.rate_limit_per_key)
         except QueueStateLost as exc:
-            log.error(str(exc), tier=self.keys.tier)
-            backend.prepared.discard(self.keys.tier)
-            await self.app.backend(self.keys)
+            await self._recreate_queue(backend, exc)
             return []
         except ConnectionError as exc:
             if burst:
@@ -222,8 +212,26 @@ class TierRunner:
 
     async def _wait_for_slot(self) -> None:
         self._slot_freed.clear()
-        if self.concurrency - len(self.active) <= 0 and not self._stopping:
+        if self._free_slots() <= 0 and not self._stopping:
             await self._slot_freed.wait()
+
+    async def _recreate_queue(self, backend: Backend, lost: QueueStateLost) -> None:
+        """The queue's consumer group vanished (Redis lost its data): say so loudly and
+        recreate it; if Redis is unreachable meanwhile, pause, and the next call tries again."""
+        log.error(str(lost), tier=self.keys.tier)
+        backend.prepared.discard(self.keys.tier)
+        try:
+            await self.app.backend(self.keys)
+        except ConnectionError as exc:
+            log.error("cannot recreate the queue; retrying", tier=self.keys.tier, error=str(exc))
+            await anyio.sleep(RETRY_PAUSE_S)
+
+    def _free_slots(self) -> int:
+        """Slots for new jobs. A job whose processor returned frees its slot before its
+        completion is recorded, so the next claim overlaps the batch's complete call (at
+        most ``concurrency`` such jobs count as free)."""
+        unrecorded = min(len(self._done) + self._recording, self.concurrency)
+        return self.concurrency - len(self.active) + unrecorded
 
     async def _idle(self, backend: Backend, mark: int, paused: bool) -> list[tuple[int, str, str]]:
         """Wait for work: in a blocking read on Redis, on the wake-up when embedded."""
@@ -249,9 +257,7 @@ class TierRunner:
         try:
             return await self._reader.read(IDLE_BLOCK_MS)
         except QueueStateLost as exc:
-            log.error(str(exc), tier=self.keys.tier)
-            backend.prepared.discard(self.keys.tier)
-            await self.app.backend(self.keys)
+            await self._recreate_queue(backend, exc)
         except ConnectionError as exc:
             log.error("cannot read jobs; retrying", tier=self.keys.tier, error=str(exc))
             await anyio.sleep(RETRY_PAUSE_S)
@@ -291,27 +297,37 @@ class TierRunner:
             self._done.append((running, Finished(job.id, job.priority, job.entry,
                                                  outcome.result)))
             self._done_ready.set()
+            self._slot_freed.set()
+            self._count(running)
             return
         try:
             status = await backend.scripts.fail(
                 self.keys, self.consumer, job, self.app.now_ms(), error=outcome.error,
                 traceback=outcome.traceback, retry_delay_ms=outcome.retry_delay_ms,
                 keep=self.settings.keep_failed)
-        except ConnectionError as exc:
+        except (ConnectionError, QueueStateLost) as exc:
             status = f"unrecorded ({exc}); the job runs again after its lease"
         if status == "delayed" and outcome.retry_delay_ms is not None:
-            self._promote_at(time.monotonic() + outcome.retry_delay_ms / 1000)
+            self.upkeep.promote_at(time.monotonic() + outcome.retry_delay_ms / 1000)
         log.info("job attempt failed", tier=self.keys.tier, job_id=job.id, job=job.name,
                  attempt=job.attempt, attempts=job.attempts, error=outcome.error, now=status)
-        self._finished(running)
+        self.done_with(running)
 
-    def _finished(self, running: Running) -> None:
+    def done_with(self, running: Running) -> None:
         if self.active.pop(running.job.entry, None) is not None:
-            self.processed += 1
-            self._recent.append((time.monotonic(), running.job.id))
-            if self.on_finished is not None:
-                self.on_finished()
+            self._count(running)
         self._slot_freed.set()
+
+    def _count(self, running: Running) -> None:
+        """Count a job as processed once: as soon as its processor returned, so that a
+        worker recycling after N jobs stops claiming before the Nth job is recorded."""
+        if running.counted:
+            return
+        running.counted = True
+        self.processed += 1
+        self.recent.append((time.monotonic(), running.job.id))
+        if self.on_finished is not None:
+            self.on_finished()
 
     async def _flush_loop(self, backend: Backend) -> None:
         """Record completed jobs in batches: one script call for all that finished meanwhile."""
@@ -319,102 +335,28 @@ class TierRunner:
             await self._done_ready.wait()
             self._done_ready.clear()
             batch, self._done = self._done, []
+            self._recording = len(batch)
             try:
                 recorded = await backend.scripts.complete(
                     self.keys, self.consumer, self.app.now_ms(), self.settings.keep_completed,
                     [finished for _, finished in batch])
+            except QueueStateLost as exc:  # recreate the group; the retry then finds the
+                self._recording = 0        # batch's leases lost and discards the results
+                self._done[:0] = batch
+                self._done_ready.set()
+                await self._recreate_queue(backend, exc)
+                continue
             except ConnectionError as exc:
+                self._recording = 0
                 log.error("cannot record completed jobs; retrying", tier=self.keys.tier,
                           error=str(exc))
                 self._done[:0] = batch
                 self._done_ready.set()
                 await anyio.sleep(RETRY_PAUSE_S)
                 continue
+            self._recording = 0
             for (running, _), ok in zip(batch, recorded, strict=True):
                 if not ok:
                     log.warning("lease lost before completion: result discarded",
                                 tier=self.keys.tier, job_id=running.job.id)
-                self._finished(running)
-
-    # ----------------------------------------------------------------- upkeep
-
-    def _promote_at(self, at: float) -> None:
-        """Look for due delayed jobs at monotonic time ``at`` if that is sooner than planned."""
-        if at < self._next_promote:
-            self._next_promote = at
-            self._upkeep_wake.set()
-
-    async def _maintenance_loop(self, backend: Backend) -> None:
-        lease_s = self.settings.lease_ms / 1000
-        renew_every, reclaim_every = lease_s / 3, min(lease_s / 2, 5.0)
-        if backend.connection.is_memory:
-            self._look_every = LOOK_EVERY_EMBEDDED_S
-        next_renew = next_reclaim = next_fire = self._next_promote = time.monotonic()
-        while True:
-            now = time.monotonic()
-            try:
-                if now >= next_renew:
-                    if now - next_renew > renew_every:
-                        self._report_blocked(now - next_renew, since=next_renew)
-                    await self._renew(backend)
-                    next_renew = now + renew_every
-                if now >= next_reclaim:
-                    await self._reclaim(backend)
-                    next_reclaim = now + reclaim_every
-                if now >= self._next_promote:
-                    self._next_promote = now + await self._promote(backend)
-                if now >= next_fire:
-                    next_fire = now + min(self._look_every,
-                                          await fire_due(self.app, backend, self.settings))
-            except (ConnectionError, QueueStateLost) as exc:
-                log.error("queue upkeep failed; retrying", tier=self.keys.tier, error=str(exc))
-                backend.prepared.discard(self.keys.tier)
-                await anyio.sleep(RETRY_PAUSE_S)
-                continue
-            self._upkeep_wake.clear()
-            wait = min(next_renew, next_reclaim, self._next_promote, next_fire) - time.monotonic()
-            with anyio.move_on_after(max(0.0, wait)):
-                await self._upkeep_wake.wait()
-
-    def _report_blocked(self, late_s: float, since: float) -> None:
-        """Lease renewal came ``late_s`` late: the event loop was blocked. Name the jobs that
-        ran meanwhile (running now, or finished since renewal was due); say nothing if none."""
-        jobs = [r.job.id for r in self.active.values()]
-        jobs += [job_id for at, job_id in self._recent if at >= since and job_id not in jobs]
-        if jobs:
-            log.warning("event loop was blocked: lease renewal is late; a processor may be "
-                        "blocking (use async I/O or anyio.to_thread)", tier=self.keys.tier,
-                        late_s=round(late_s, 2), jobs=jobs)
-
-    async def _renew(self, backend: Backend) -> None:
-        running = list(self.active.values())
-        if not running:
-            return
-        renewed = await backend.scripts.extend(
-            self.keys, self.consumer, [(r.job.priority, r.job.entry) for r in running])
-        for r, ok in zip(running, renewed, strict=True):
-            if not ok and r.job.entry in self.active:
-                log.warning("lease lost: the job was reclaimed or removed; cancelling it here",
-                            tier=self.keys.tier, job_id=r.job.id)
-                r.cancel()
-                self._finished(r)
-
-    async def _reclaim(self, backend: Backend) -> None:
-        result = await backend.scripts.reclaim(
-            self.keys, "reclaimer", self.app.now_ms(), self.settings.lease_ms, RECLAIM_BATCH,
-            self.settings.keep_failed, self._cursors)
-        self._cursors = result.cursors
-        if result.stalled:
-            log.warning("reclaimed stalled jobs (their worker stopped renewing the lease)",
-                        tier=self.keys.tier, jobs=list(result.stalled),
-                        requeued=result.requeued, dead_lettered=result.failed)
-
-    async def _promote(self, backend: Backend) -> float:
-        """Promote due delayed jobs; returns seconds until the next look."""
-        now_ms = self.app.now_ms()
-        promoted, next_due = await backend.scripts.promote_due(self.keys, now_ms, PROMOTE_BATCH)
-        if promoted >= PROMOTE_BATCH:
-            return 0.0
-        if next_due < 0:
-            return self._look_every
-        return min(max((next_due - now_ms) / 1000, 0.0), self._look_every)
+                self.done_with(running)

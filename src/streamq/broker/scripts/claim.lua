@@ -130,7 +130,8 @@ local reply, started = {0, 0}, 0
 
 local function activate(prio, stream, entry, id)
   local key = prefix .. id
-  local cur = redis.call('HMGET', key, 'state', 'entry', 'rk')
+  local cur = redis.call('HMGET', key, 'state', 'entry', 'rk', 'attempt', 'name', 'data', 'max',
+    'opts')
   -- a stale entry (job gone, started, or removed and re-enqueued under a new entry) is dropped
   if cur[1] ~= 'waiting' or cur[2] ~= entry then
     redis.call('XACK', stream, group, entry)
@@ -145,19 +146,18 @@ local function activate(prio, stream, entry, id)
     end
     b.t, b.dirty = b.t - b.per, true
   end
-  local attempt = redis.call('HINCRBY', key, 'attempt', 1)
-  redis.call('HSET', key, 'state', 'active', 'start', now, 'worker', consumer)
-  local f = redis.call('HMGET', key, 'name', 'data', 'max', 'opts')
+  local attempt = tonumber(cur[4]) + 1
+  redis.call('HSET', key, 'state', 'active', 'start', now, 'worker', consumer, 'attempt', attempt)
   started = started + 1
   local r = #reply
   reply[r + 1] = id
   reply[r + 2] = prio
   reply[r + 3] = entry
-  reply[r + 4] = f[1]
-  reply[r + 5] = f[2]
+  reply[r + 4] = cur[5]
+  reply[r + 5] = cur[6]
   reply[r + 6] = attempt
-  reply[r + 7] = f[3]
-  reply[r + 8] = f[4] or ''
+  reply[r + 7] = cur[7]
+  reply[r + 8] = cur[8] or ''
 end
 
 for k = 0, delivered - 1 do

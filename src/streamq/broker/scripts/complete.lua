@@ -13,7 +13,11 @@ ARGV[8]        n, the number of jobs
 ARGV[9 + 4k..] per job: id, priority, entry id, result (JSON)
 Returns        {0, s1, ..., sn}: si = 1 completed, 0 LEASE_LOST (another worker reclaimed
                the job, or it was removed): nothing changed for that job
-XACK does not check who owns an entry, so ownership is checked with XPENDING first. ]]
+XACK does not check who owns an entry, so ownership is checked first: one XPENDING per
+stream, of this consumer's entries. The batch's acks,
+deletions and retention are one call each per stream (call_batched), not one per job, and
+the batch is one event: ev = completed, ids = JSON array of the job ids. ]]
+-- @include call_batched
 -- @include trim_finished
 local group, consumer = ARGV[1], ARGV[2]
 local now, keep = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -21,31 +25,68 @@ local job_prefix, logs_prefix = ARGV[5], ARGV[6]
 local events_cap = tonumber(ARGV[7])
 local n = tonumber(ARGV[8])
 
-local reply = {0}
+-- the streams the batch touches; the consumer's own pending entries in each (XPENDING with a
+-- consumer walks only that consumer's list: as long as the jobs it holds, not the group's)
+local by_prio = {}
+for k = 0, n - 1 do
+  local prio = tonumber(ARGV[10 + 4 * k])
+  if not by_prio[prio] then
+    local owned = {}
+    for _, p in ipairs(redis.call('XPENDING', KEYS[3 + prio], group, '-', '+', 1000000000,
+        consumer)) do
+      owned[p[1]] = true
+    end
+    by_prio[prio] = {owned = owned, done = {}}
+  end
+end
+
+-- Which jobs complete: reads only. Then the acks, which do not grow memory: on a full Redis
+-- (maxmemory, noeviction) a script whose first write is one of them is let through, so
+-- workers keep draining; the writes after it then run to the end, never half-applied.
+local reply, finishing = {0}, {}
 for k = 0, n - 1 do
   local b = 9 + 4 * k
-  local id, stream, entry = ARGV[b], KEYS[3 + tonumber(ARGV[b + 1])], ARGV[b + 2]
-  local key = job_prefix .. id
-  local owner = redis.call('XPENDING', stream, group, entry, entry, 1)
+  local id, prio, entry = ARGV[b], tonumber(ARGV[b + 1]), ARGV[b + 2]
+  local batch = by_prio[prio]
   -- the job must still exist under this entry (not lost, nor re-enqueued under a new one)
-  if owner[1] and owner[1][2] == consumer and redis.call('HGET', key, 'entry') == entry then
-    redis.call('XACK', stream, group, entry)
-    redis.call('XDEL', stream, entry)
-    if keep > 0 then
-      redis.call('HSET', key, 'state', 'completed', 'result', ARGV[b + 3], 'end', now)
-      redis.call('HDEL', key, 'entry')
-      redis.call('ZADD', KEYS[1], now, id)
-    else
-      redis.call('DEL', key, logs_prefix .. id)
-    end
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', events_cap, '*', 'ev', 'completed', 'id', id)
+  if batch.owned[entry] and redis.call('HGET', job_prefix .. id, 'entry') == entry then
+    batch.owned[entry] = nil  -- the same entry twice in one batch completes once
+    batch.done[#batch.done + 1] = entry
+    finishing[#finishing + 1] = b
     reply[k + 2] = 1
   else
     reply[k + 2] = 0
   end
 end
 
-if keep > 0 then
+for prio, batch in pairs(by_prio) do
+  if #batch.done > 0 then
+    call_batched('XACK', {KEYS[3 + prio], group}, batch.done)
+    call_batched('XDEL', {KEYS[3 + prio]}, batch.done)
+  end
+end
+
+local completed, ids = {}, {}
+for _, b in ipairs(finishing) do
+  local id = ARGV[b]
+  local key = job_prefix .. id
+  if keep > 0 then
+    redis.call('HSET', key, 'state', 'completed', 'result', ARGV[b + 3], 'end', now)
+    redis.call('HDEL', key, 'entry')
+    completed[#completed + 1] = now
+    completed[#completed + 1] = id
+  else
+    redis.call('DEL', key, logs_prefix .. id)
+  end
+  ids[#ids + 1] = id
+end
+if #ids > 0 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', events_cap, '*', 'ev', 'completed',
+    'ids', cjson.encode(ids))
+end
+
+if #completed > 0 then
+  call_batched('ZADD', {KEYS[1]}, completed)
   trim_finished(KEYS[1], keep, job_prefix, logs_prefix)
 end
 return reply

@@ -14,7 +14,7 @@ Returns        {0, c1, ..., cn}: ci = 1 created, 0 already existed (same id, sti
                {1, waiting, max_waiting}: QUEUE_FULL, nothing written
 Dedup on the id makes a resent call (redis-py retries a timed-out command) harmless.
 All checks run before the first write, so a rejected call leaves nothing behind; the first
-write is an HSET, so an out-of-memory rejection happens before any effect. ]]
+write grows memory, so an out-of-memory rejection happens before any effect. ]]
 -- @include waiting_count
 -- @include write_job
 local now = tonumber(ARGV[1])

@@ -16,6 +16,7 @@ ARGV[11]       events stream cap (approximate MAXLEN)
 Returns        {0, 1}: DELAYED, retried after the delay (attempts were left)
                {0, 2}: FAILED, now in the dead-letter queue
                {2}: LEASE_LOST, nothing changed ]]
+-- @include call_batched
 -- @include trim_finished
 local group, consumer, entry = ARGV[1], ARGV[2], ARGV[3]
 local now, delay, keep = tonumber(ARGV[4]), tonumber(ARGV[7]), tonumber(ARGV[8])

@@ -18,6 +18,7 @@ A stall counts as an attempt (the attempt was counted when the job was claimed):
 of attempts goes to the dead-letter queue instead of running again, so a job that kills its
 worker every time cannot crash-loop the fleet. An entry delivered by a blocking read but
 never started is requeued without counting an attempt. ]]
+-- @include call_batched
 -- @include trim_finished
 local group, reclaimer = ARGV[1], ARGV[2]
 local now, lease, count = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])

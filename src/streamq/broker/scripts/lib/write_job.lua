@@ -1,21 +1,23 @@
 -- write_job(key, delayed, stream, now, id, name, data, prio, due, max, opts, rk): write one
--- new job: its hash (fields in docs/architecture.md), then its entry in `stream` (due now:
--- WAITING) or its place in the `delayed` set (due later: DELAYED). The first write is the
--- HSET, so an out-of-memory rejection happens before anything is written.
+-- new job: its entry in `stream` (due now: WAITING) or its place in the `delayed` set (due
+-- later: DELAYED), then its hash (fields in docs/architecture.md) in one HSET. The first
+-- write grows memory, so an out-of-memory rejection happens before anything is written.
 local function write_job(key, delayed, stream, now, id, name, data, prio, due, max, opts, rk)
-  redis.call('HSET', key, 'name', name, 'data', data, 'prio', prio, 'attempt', 0, 'max', max,
-    'enq', now)
+  local fields = {'HSET', key, 'name', name, 'data', data, 'prio', prio, 'attempt', 0,
+    'max', max, 'enq', now}
+  if due > now then
+    redis.call('ZADD', delayed, due, id)
+    fields[#fields + 1], fields[#fields + 2] = 'state', 'delayed'
+    fields[#fields + 1], fields[#fields + 2] = 'due', due
+  else
+    fields[#fields + 1], fields[#fields + 2] = 'state', 'waiting'
+    fields[#fields + 1], fields[#fields + 2] = 'entry', redis.call('XADD', stream, '*', 'id', id)
+  end
   if opts ~= '' then
-    redis.call('HSET', key, 'opts', opts)
+    fields[#fields + 1], fields[#fields + 2] = 'opts', opts
   end
   if rk and rk ~= '' then
-    redis.call('HSET', key, 'rk', rk)
+    fields[#fields + 1], fields[#fields + 2] = 'rk', rk
   end
-  if due > now then
-    redis.call('HSET', key, 'state', 'delayed', 'due', due)
-    redis.call('ZADD', delayed, due, id)
-  else
-    local entry = redis.call('XADD', stream, '*', 'id', id)
-    redis.call('HSET', key, 'state', 'waiting', 'entry', entry)
-  end
+  redis.call(unpack(fields))
 end

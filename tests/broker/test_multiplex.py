@@ -1,0 +1,154 @@
+"""The multiplexed connection script calls share: pipelining, ordering, errors, broken
+connections, overdue replies, cancellation (real Redis, and a fake server that stops
+answering)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import hiredis
+import pytest
+import redis.asyncio as aioredis
+import redis.exceptions as rex
+
+from streamq.broker.multiplex import Multiplexer
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def mux(client: aioredis.Redis) -> AsyncIterator[Multiplexer]:
+    mux = Multiplexer(client, reply_timeout=5.0)
+    yield mux
+    await mux.aclose()
+
+
+async def test_concurrent_calls_share_one_connection_and_keep_order(mux: Multiplexer) -> None:
+    replies = await asyncio.gather(*(mux.execute("ECHO", str(i)) for i in range(500)))
+    assert replies == [str(i) for i in range(500)]
+    ids = await asyncio.gather(*(mux.execute("CLIENT", "ID") for _ in range(50)))
+    assert len(set(ids)) == 1
+
+
+async def test_an_error_reply_fails_only_its_call(mux: Multiplexer) -> None:
+    replies = await asyncio.gather(
+        mux.execute("ECHO", "a"), mux.execute("NOSUCHCOMMAND"), mux.execute("ECHO", "b"),
+        return_exceptions=True)
+    assert replies[0] == "a" and replies[2] == "b"
+    assert isinstance(replies[1], rex.ResponseError)
+    assert "unknown command" in str(replies[1])
+
+
+async def test_noscript_is_redis_pys_exception(mux: Multiplexer) -> None:
+    with pytest.raises(rex.NoScriptError):
+        await mux.execute("EVALSHA", "0" * 40, 0)
+
+
+def blocking_read(mux: Multiplexer, namespace: str, block_ms: int) -> asyncio.Future[object]:
+    """A call that waits in Redis (a blocking read of a stream nobody writes to)."""
+    return asyncio.ensure_future(
+        mux.execute("XREAD", "BLOCK", block_ms, "STREAMS", f"{namespace}:never", "$"))
+
+
+async def test_a_killed_connection_fails_waiters_then_reconnects(
+    mux: Multiplexer, client: aioredis.Redis, namespace: str
+) -> None:
+    first_id = await mux.execute("CLIENT", "ID")
+    blocked = blocking_read(mux, namespace, 5000)
+    await asyncio.sleep(0.05)
+    await client.client_kill_filter(_id=first_id)
+    with pytest.raises(rex.ConnectionError):
+        await blocked
+    assert await mux.execute("CLIENT", "ID") != first_id
+
+
+async def test_a_cancelled_call_does_not_shift_the_replies(
+    mux: Multiplexer, namespace: str
+) -> None:
+    slow = blocking_read(mux, namespace, 200)
+    after = asyncio.ensure_future(mux.execute("ECHO", "after"))
+    await asyncio.sleep(0.01)
+    slow.cancel()
+    assert await after == "after"
+    assert await mux.execute("ECHO", "next") == "next"
+
+
+async def test_closed_multiplexer_refuses_calls(mux: Multiplexer) -> None:
+    assert await mux.execute("PING") in ("PONG", True)
+    await mux.aclose()
+    with pytest.raises(rex.ConnectionError, match="closed"):
+        await mux.execute("PING")
+
+
+async def test_a_server_that_stops_answering_is_reported_after_the_reply_timeout() -> None:
+    """The connection handshake is answered; PING never is."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        parser = hiredis.Reader()
+        try:
+            while data := await reader.read(4096):
+                parser.feed(data)
+                while (command := parser.gets()) is not False:
+                    if command[0].upper() != b"PING":
+                        writer.write(b"+OK\r\n")
+        finally:
+            writer.close()
+            handled.set()
+
+    handled = asyncio.Event()
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = aioredis.Redis(port=port, client_name="streamq")
+    mux = Multiplexer(client, reply_timeout=0.3)
+    try:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(rex.TimeoutError, match=r"no reply from Redis within 0\.3 s"):
+            await mux.execute("PING")
+        assert 0.25 < asyncio.get_running_loop().time() - started < 2
+    finally:
+        await mux.aclose()
+        await client.aclose()
+        await asyncio.wait_for(handled.wait(), 5)
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_server_turned_replica_is_left_for_a_new_connection() -> None:
+    """READONLY (the master became a replica in a failover) fails the call with a
+    ConnectionError and the next call opens a new connection (through Sentinel, to the new
+    master), as redis-py's Sentinel connections do."""
+    connections = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        parser = hiredis.Reader()
+        try:
+            while data := await reader.read(4096):
+                parser.feed(data)
+                while (command := parser.gets()) is not False:
+                    if command[0].upper() == b"SET" and connections == 1:
+                        writer.write(b"-READONLY You can't write against a read only replica.\r\n")
+                    else:
+                        writer.write(b"+OK\r\n")
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    client = aioredis.Redis(port=server.sockets[0].getsockname()[1], client_name="streamq")
+    mux = Multiplexer(client, reply_timeout=5)
+    try:
+        with pytest.raises(rex.ConnectionError, match="read-only replica"):
+            await mux.execute("SET", "k", "v")
+        assert await mux.execute("SET", "k", "v") in (b"OK", "OK")
+        assert connections == 2
+    finally:
+        await mux.aclose()
+        await client.aclose()
+        server.close()
