@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import redis
-import redis.asyncio as aioredis
 
 from streamq import App, Tier
+from streamq.broker.connection import open_connection
 from tests import redis_server
 from tests.helpers import FakeClock
 
@@ -25,6 +25,11 @@ BACKENDS = ("memory", "redis")
 
 def pytest_configure(config: pytest.Config) -> None:
     try:
+        if os.environ.get("STREAMQ_TEST_ACL") and "STREAMQ_TEST_REDIS_URL" not in os.environ:
+            # `make test-acl`: the real-Redis tests run as the least-privilege user
+            from tests.acl import start_acl_server
+
+            os.environ["STREAMQ_TEST_REDIS_URL"] = start_acl_server()
         os.environ["STREAMQ_TEST_REDIS_URL"] = redis_server.resolve()
     except RuntimeError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -108,14 +113,15 @@ async def app(backend_url: str, namespace: str, tiers: list[Tier]) -> AsyncItera
 
 
 async def delete_namespace(url: str, namespace: str) -> None:
-    """Delete every key of ``namespace`` on the real server."""
-    client = aioredis.Redis.from_url(url)
+    """Delete every key of ``namespace`` on the real server (every node of a cluster)."""
+    connection = open_connection(url)
+    client = connection.client
     try:
         keys = [key async for key in client.scan_iter(match=f"{namespace}:*", count=1000)]
         if keys:
             await client.delete(*keys)
     finally:
-        await client.aclose()
+        await connection.aclose()
 
 
 @pytest.fixture

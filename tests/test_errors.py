@@ -368,6 +368,7 @@ async def test_old_server_is_refused_at_connect(redis_url: str, namespace: str,
         (streamq.UnknownJobType, ()),
         (streamq.RedisVersionError, ()),
         (streamq.QueueStateLost, ()),
+        (streamq.RedisFull, (streamq.ConnectionError, builtins.ConnectionError)),
     ],
 )
 def test_error_tree(error: type[Exception], bases: tuple[type[Exception], ...]) -> None:

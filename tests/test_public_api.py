@@ -18,7 +18,7 @@ EXPECTED = {
     # what an @app.after_job hook receives
     "JobOutcome",
     # errors
-    "StreamqError", "ConnectionError", "RedisVersionError", "QueueStateLost",
+    "StreamqError", "ConnectionError", "RedisFull", "RedisVersionError", "QueueStateLost",
     "ConfigurationError", "InvalidPayload", "PayloadTooLarge", "QueueFull", "JobNotFound",
     "JobStateError", "UnknownJobType", "JobFailed", "ScheduleNotFound", "HookFailed",
     # schedules
