@@ -1,0 +1,211 @@
+"""The markdown report of a run: the peers side by side, ratios to BullMQ (Node), the
+issue's targets for streamq, and streamq's own scaling figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Peer = dict[str, Any]
+YARDSTICK = "bullmq-node"
+DASH = "\N{EN DASH}"
+TIMES = "\N{MULTIPLICATION SIGN}"
+
+
+def fmt(x: float | None, digits: int = 0) -> str:
+    """A number with thousands separators; an en dash for none."""
+    return DASH if x is None else f"{x:,.{digits}f}"
+
+
+def _get(peer: Peer, *path: str) -> Any:
+    value: Any = peer
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _ratio(value: float | None, base: float | None, *, inverse: bool = False) -> str:
+    if not value or not base:
+        return ""
+    return f" ({(base / value if inverse else value / base):.2f}{TIMES})"
+
+
+def _yardstick(peers: list[Peer]) -> Peer:
+    return next((p for p in peers if p["name"] == YARDSTICK), {})
+
+
+def main_table(peers: list[Peer]) -> list[str]:
+    """One row per peer; throughput columns carry the ratio to BullMQ (Node)."""
+    base = _yardstick(peers)
+    lines = [
+        "| peer | enqueue, 1 await at a time (jobs/s) | bulk enqueue (jobs/s) | processing "
+        "(jobs/s, worker start → N-th job) | best conc. | steady state (jobs/s) | latency p50 / "
+        "p95 / p99 (ms) | Redis bytes / waiting job | worker CPU µs/job (steady) | "
+        "Redis CPU µs/job |",
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    for p in peers:
+        if p.get("skipped"):
+            lines.append(f"| {p['name']} | skipped: {p['skipped']} |||||||||")
+            continue
+        cells = [p["name"]]
+        for path in (("enqueue", "rate"), ("bulk", "rate"), ("process_best", "rate")):
+            value = _get(p, *path)
+            cells.append(fmt(value) + _ratio(value, _get(base, *path)))
+        if "bulk" in p and p["bulk"] is None:
+            cells[2] = "no batch API"
+        best = p.get("process_best") or {}
+        lat = p.get("latency") or {}
+        cells += [str(best.get("concurrency", DASH)), fmt(best.get("steady_rate")),
+                  DASH if lat.get("p50_ms") is None else
+                  f"{lat['p50_ms']:.2f} / {lat['p95_ms']:.2f} / {lat['p99_ms']:.2f}",
+                  fmt(_get(p, "memory", "bytes_per_job")),
+                  fmt(best.get("worker_steady_cpu_us_per_job")),
+                  fmt(best.get("redis_cpu_us_per_job"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def targets(peers: list[Peer]) -> list[str]:
+    """The issue's targets for streamq, each as measured in this run."""
+    sq = next((p for p in peers if p["name"] == "streamq"), None)
+    base = _yardstick(peers)
+    if not sq:
+        return []
+    rows = []
+    ratio_targets = (("processing", ("process_best", "rate"), 3.0),
+                     ("enqueue", ("enqueue", "rate"), 1.5),
+                     ("bulk enqueue", ("bulk", "rate"), 5.0))
+    for what, path, factor in ratio_targets:
+        label = f"{what} ≥ {factor:g}{TIMES} BullMQ (Node)"
+        value, ref = _get(sq, *path), _get(base, *path)
+        ratio = value / ref if value and ref else None
+        rows.append((label, DASH if ratio is None else f"{ratio:.2f}{TIMES}",
+                     None if ratio is None else ratio >= factor))
+    for label, path, limit in (("latency p50 < 0.5 ms", ("latency", "p50_ms"), 0.5),
+                               ("latency p99 < 1.5 ms", ("latency", "p99_ms"), 1.5),
+                               ("≤ 160 bytes per waiting job", ("memory", "bytes_per_job"), 160)):
+        value = _get(sq, *path)
+        ok = None if value is None else (value <= limit if "bytes" in label else value < limit)
+        rows.append((label, fmt(value, 2 if "ms" in label else 0), ok))
+    lines = ["## streamq against the issue's targets (same run, same Redis)", "",
+             "| target | measured | met |", "|---|---:|---|"]
+    lines += [f"| {label} | {value} | {DASH if ok is None else 'yes' if ok else 'no'} |"
+              for label, value, ok in rows]
+    return [*lines, ""]
+
+
+def by_concurrency(peers: list[Peer]) -> list[str]:
+    """Processing per concurrency, with CPU per job."""
+    lines = ["## Processing by concurrency (medians)", "",
+             "Worker CPU: its process group from spawn (start-up included), and steady: "
+             "its own from first to last job. Redis CPU: INFO cpu over the whole run.", "",
+             "| peer | conc. | jobs/s | steady jobs/s | start-up s | worker CPU µs/job | "
+             "steady | worker CPU util | Redis CPU µs/job | Redis CPU util | runs (jobs/s) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for p in peers:
+        for c, v in (p.get("process") or {}).items():
+            runs = ", ".join(fmt(r["rate"]) for r in v.get("runs", []))
+            lines.append(
+                f"| {p['name']} | {c} | {fmt(v.get('rate'))} | {fmt(v.get('steady_rate'))} | "
+                f"{fmt(v.get('startup_s'), 2)} | {fmt(v.get('worker_cpu_us_per_job'))} | "
+                f"{fmt(v.get('worker_steady_cpu_us_per_job'))} | "
+                f"{fmt(v.get('worker_cpu_util'), 2)} | {fmt(v.get('redis_cpu_us_per_job'))} | "
+                f"{fmt(v.get('redis_cpu_util'), 2)} | {runs} |")
+    return [*lines, ""]
+
+
+def ops_table(peers: list[Peer]) -> list[str]:
+    """Redis commands, commands sent, and round trips per job."""
+    rows = [p for p in peers if p.get("ops")]
+    if not rows:
+        return []
+    lines = ["## Redis commands and round trips per job", "",
+             "Commands: INFO commandstats delta / N (includes commands run inside Lua and "
+             "MULTI). Sent: commands the client sent itself; round trips: request bursts; "
+             "both counted by a proxy between client and Redis. "
+             f"N = {rows[0]['ops']['n']} jobs enqueued one at a time, then drained by one "
+             "worker.", "",
+             "| peer | enqueue: commands / sent / round trips | worker: commands / sent / "
+             "round trips | worker breakdown (commands/job) |", "|---|---|---|---|"]
+    for p in rows:
+        e, w = p["ops"]["enqueue"], p["ops"]["worker"]
+        detail = ", ".join(f"{k} {v:g}" for k, v in w["breakdown"].items())
+        lines.append(f"| {p['name']} | {e['commands']:g} / {e['sent']:g} / "
+                     f"{e['round_trips']:g} | {w['commands']:g} / {w['sent']:g} / "
+                     f"{w['round_trips']:g} | {detail} |")
+    return [*lines, ""]
+
+
+def streamq_only(peers: list[Peer]) -> list[str]:
+    """The realistic workload, and throughput / enqueue cost beside big backlogs."""
+    sq = next((p for p in peers if p["name"] == "streamq"), {})
+    lines: list[str] = []
+    if sq.get("workload"):
+        lines += [f"## streamq: jobs that await 1{DASH}10 ms (uniform), one worker process", "",
+                  "| conc. | jobs/s (worker start → N-th) | steady jobs/s | bound by sleeping "
+                  "alone (jobs/s) | worker CPU util | Redis CPU util | worker CPU µs/job "
+                  "(steady) |", "|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {c} | {fmt(v.get('rate'))} | {fmt(v.get('steady_rate'))} | "
+                  f"{fmt(v.get('sleep_bound_rate'))} | "
+                  f"{fmt(v.get('worker_cpu_util'), 2)} | {fmt(v.get('redis_cpu_util'), 2)} | "
+                  f"{fmt(v.get('worker_steady_cpu_us_per_job'))} |"
+                  for c, v in sq["workload"].items()]
+        lines.append("")
+    if sq.get("scale"):
+        lines += ["## streamq: processing beside a backlog (a slice of the drain)", "",
+                  "| case | jobs timed | jobs/s (worker start → N-th) | steady jobs/s | "
+                  "worker CPU µs/job (steady) |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {case} | {fmt(v.get('n'))} | {fmt(v.get('rate'))} | "
+                  f"{fmt(v.get('steady_rate'))} | {fmt(v.get('worker_steady_cpu_us_per_job'))} |"
+                  for case, v in sq["scale"].items()]
+        lines.append("")
+    if sq.get("enqueue_background"):
+        lines += ["## streamq: enqueue (one await at a time) beside delayed or failed jobs", "",
+                  "| jobs already in the tier | enqueues/s | p50 µs | p99 µs |",
+                  "|---|---:|---:|---:|"]
+        for case, v in sq["enqueue_background"].items():
+            there = ("none" if case == "none" else
+                     f"{fmt(v.get(case))} {case}" if v.get(case) is not None else case)
+            lines.append(f"| {there} | {fmt(v.get('rate'))} | {fmt(v.get('p50_us'))} | "
+                         f"{fmt(v.get('p99_us'))} |")
+        lines.append("")
+    return lines
+
+
+def ceiling_table(result: dict[str, Any]) -> list[str]:
+    """redis-benchmark on the bench server."""
+    if not result.get("ceiling"):
+        return []
+    lines = ["## What this Redis does alone (redis-benchmark)", "",
+             "| command | requests/s (median) |", "|---|---:|"]
+    lines += [f"| {c['label']} | {fmt(c['rps'])} |" for c in result["ceiling"]]
+    return [*lines, ""]
+
+
+def versions(peers: list[Peer]) -> list[str]:
+    """Versions, batch API, concurrency knob, what each does per job, and errors."""
+    lines = ["## Peers: versions and what each does per job", ""]
+    for p in peers:
+        v = ", ".join(f"{k} {val}" for k, val in (p.get("versions") or {}).items())
+        lines.append(f"- **{p['name']}** ({v or 'not run'}). Batch API: "
+                     f"{p.get('bulk_api') or 'none'}. Concurrency: "
+                     f"{p.get('concurrency_note') or DASH}. {p.get('notes', '')}")
+        lines += [f"  - ERROR: {e}" for e in p.get("errors", [])]
+    return [*lines, ""]
+
+
+def write_markdown(result: dict[str, Any], path: str) -> None:
+    """Write the whole report to ``path``."""
+    m, peers = result["meta"], result["peers"]
+    o = m["options"]
+    head = [f"# streamq and its peers — {m['date']} ({m['tag']})", "",
+            f"{m['machine']}; Redis {m['redis_version']} on loopback (port {o['redis_port']}, "
+            f"no persistence); Python {m['python']}; load average at start {m['loadavg']}. "
+            f"N = {o['n']:,} jobs, medians of {o['reps']} runs (memory, ops: 1 run); latency: "
+            f"{o['lat_n']} jobs {o['lat_gap_ms']:g} ms apart to an idle worker; memory: "
+            f"{o['mem_n']:,} waiting jobs. Ratios in brackets: to BullMQ (Node), same run.", "",
+            f"Command: `{m['command']}`", ""]
+    body = (main_table(peers) + targets(peers) + by_concurrency(peers) + ops_table(peers)
+            + streamq_only(peers) + ceiling_table(result) + versions(peers))
+    with open(path, "w") as f:
+        f.write("\n".join([*head, "## Results", "", *body]))
