@@ -34,6 +34,10 @@ IDLE_BLOCK_MS = 2000
 """How long an idle worker blocks in Redis per read (it wakes at once when a job arrives)."""
 RATE_WAIT_MAX_S = 1.0
 """Longest wait for a rate limit's next token before asking Redis again."""
+CLAIM_AHEAD_BELOW_S = 0.02
+"""A tier whose jobs take less than this on average (in this worker) claims up to
+``concurrency`` jobs ahead of its free slots, so that Redis runs the next claim while the
+worker runs the jobs it holds; longer jobs never wait in a worker (docs/architecture.md)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -72,6 +76,12 @@ class TierRunner:
         a job that blocked the loop even if it finished before the upkeep loop could run."""
         self._slot_freed = asyncio.Event()
         self._done: list[tuple[Running, Finished]] = []
+        self._held: deque[Running] = deque()
+        """Jobs claimed ahead, waiting here for a slot (their leases are renewed)."""
+        self._running = 0
+        """Processors running now."""
+        self._job_seconds = 1.0
+        """Moving average of how long this tier's processors take (starts out long)."""
         self._recording = 0
         """Jobs in the complete call under way."""
         self._done_ready = asyncio.Event()
@@ -112,6 +122,7 @@ class TierRunner:
             self._grace_scope.deadline = min(self._grace_scope.deadline, deadline)
 
     async def _shut_down(self, backend: Backend) -> None:
+        await self._hand_back_held(backend)
         with anyio.move_on_after(self._grace) as self._grace_scope:
             while self.active:
                 self._slot_freed.clear()
@@ -141,6 +152,20 @@ class TierRunner:
             with contextlib.suppress(ConnectionError):
                 await delete_consumer(backend.client, backend.connection.url, self.keys,
                                       self.consumer)
+
+    async def _hand_back_held(self, backend: Backend) -> None:
+        """Jobs claimed ahead that never started go back to the queue at once (their
+        attempt uncounted), so a stopping worker does not sit on them."""
+        held = [r for r in self._held if not r.cancelled]
+        self._held.clear()
+        if not held:
+            return
+        with contextlib.suppress(ConnectionError):
+            await backend.scripts.release(
+                self.keys, self.consumer, [(r.job.id, r.job.priority, r.job.entry) for r in held])
+        for running in held:
+            self.active.pop(running.job.entry, None)
+        self._slot_freed.set()
 
     # ----------------------------------------------------------------- claiming
 
@@ -227,11 +252,14 @@ class TierRunner:
             await anyio.sleep(RETRY_PAUSE_S)
 
     def _free_slots(self) -> int:
-        """Slots for new jobs. A job whose processor returned frees its slot before its
+        """How many jobs to claim. A job whose processor returned frees its slot before its
         completion is recorded, so the next claim overlaps the batch's complete call (at
-        most ``concurrency`` such jobs count as free)."""
+        most ``concurrency`` such jobs count as free). Short jobs are claimed up to
+        ``concurrency`` ahead (CLAIM_AHEAD_BELOW_S), so the worker has jobs to run while
+        Redis answers the next claim."""
         unrecorded = min(len(self._done) + self._recording, self.concurrency)
-        return self.concurrency - len(self.active) + unrecorded
+        ahead = self.concurrency if self._job_seconds < CLAIM_AHEAD_BELOW_S else 0
+        return self.concurrency + ahead - len(self.active) + unrecorded
 
     async def _idle(self, backend: Backend, mark: int, paused: bool) -> list[tuple[int, str, str]]:
         """Wait for work: in a blocking read on Redis, on the wake-up when embedded."""
@@ -266,9 +294,22 @@ class TierRunner:
     # ----------------------------------------------------------------- running
 
     def _start(self, backend: Backend, job: ClaimedJob) -> None:
+        running = self.active[job.entry] = Running(job)
+        if self._running < self.concurrency:
+            self._launch(backend, running)
+        else:
+            self._held.append(running)
+
+    def _start_held(self, backend: Backend) -> None:
+        while self._held and self._running < self.concurrency and not self._stopping:
+            running = self._held.popleft()
+            if not running.cancelled:  # its lease was lost while it waited
+                self._launch(backend, running)
+
+    def _launch(self, backend: Backend, running: Running) -> None:
         # A plain asyncio task per job: an anyio task-group spawn plus a cancel scope cost a
         # third of the worker's CPU per job. run() cancels and awaits leftovers on exit.
-        running = self.active[job.entry] = Running(job)
+        self._running += 1
         running.task = asyncio.get_running_loop().create_task(self._run_one(backend, running))
         running.task.add_done_callback(self._job_task_done)
 
@@ -286,6 +327,7 @@ class TierRunner:
 
     async def _run_one(self, backend: Backend, running: Running) -> None:
         job = running.job
+        started = time.monotonic()
         try:
             outcome = await run_job(job, self.app.processors.get(job.name), self.queue,
                                     self.settings, self.app.hooks)
@@ -293,6 +335,10 @@ class TierRunner:
             if running.cancelled:
                 return
             raise
+        finally:
+            self._running -= 1
+            self._job_seconds += (time.monotonic() - started - self._job_seconds) / 16
+            self._start_held(backend)
         if isinstance(outcome, Completed):
             self._done.append((running, Finished(job.id, job.priority, job.entry,
                                                  outcome.result)))
