@@ -3,8 +3,9 @@
 redis-py takes a pooled connection per command and waits for its reply before the
 connection serves anyone else: 1,000 concurrent enqueues open up to 1,000 sockets and cost
 ~100 µs of Python each. Here every call packs its command (in C, with hiredis), queues the
-bytes and a future, and the queue is written with one ``send`` per event-loop turn; one
-reader task parses replies (hiredis) and resolves the futures in order. Concurrent calls
+bytes and a future, and the queue is written with one ``send`` per event-loop turn; the
+connection's protocol parses replies as they arrive (hiredis) and resolves the futures in
+order, with no reader task or stream buffer in between. Concurrent calls
 from one process share round trips, as Node's ioredis does.
 
 The connection itself (TCP, TLS, Unix socket, AUTH, SELECT, client name) is opened by
@@ -29,8 +30,6 @@ import redis.exceptions as rex
 from redis._parsers.base import BaseParser
 from redis.asyncio.connection import AbstractConnection
 
-READ_CHUNK = 1 << 16
-
 
 class Multiplexer:
     """Sends commands over one connection of ``client``'s pool without waiting in between."""
@@ -40,7 +39,7 @@ class Multiplexer:
         self._reply_timeout = reply_timeout
         self._connection: AbstractConnection | None = None
         self._connecting: asyncio.Future[None] | None = None
-        self._reader_task: asyncio.Task[None] | None = None
+        self._transport: asyncio.WriteTransport | None = None
         self._waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
         self._unsent: list[bytes] = []
         self._watchdog: asyncio.TimerHandle | None = None
@@ -85,42 +84,34 @@ class Multiplexer:
         finally:
             connecting, self._connecting = self._connecting, None
         self._connection = connection
-        self._reader_task = asyncio.get_running_loop().create_task(self._read_replies())
+        # After redis-py's handshake (TLS, AUTH, SELECT, client name) the replies go straight
+        # to this multiplexer: the transport is handed a protocol of ours.
+        assert connection._writer is not None
+        transport = connection._writer.transport
+        transport.set_protocol(_ReplyProtocol(self, connection))
+        self._transport = transport
         connecting.set_result(None)
 
     def _flush(self) -> None:
-        if self._connection is None or not self._unsent:
+        if self._transport is None or not self._unsent:
             return
         data, self._unsent = b"".join(self._unsent), []
-        writer = self._connection._writer
-        if writer is None:
-            self._fail_all(rex.ConnectionError("connection to Redis lost"))
-            return
         try:
-            writer.write(data)
+            self._transport.write(data)
         except (OSError, RuntimeError) as exc:
-            self._fail_all(rex.ConnectionError(f"cannot write to Redis: {exc}"))
+            self._broken(rex.ConnectionError(f"cannot write to Redis: {exc}"), self._connection)
 
-    async def _read_replies(self) -> None:
-        connection = self._connection
-        assert connection is not None and connection._reader is not None
-        stream = connection._reader
-        parser = hiredis.Reader(encoding="utf-8", errors="surrogateescape",
-                                replyError=rex.ResponseError)
-        try:
-            while True:
-                data = await stream.read(READ_CHUNK)
-                if not data:
-                    raise rex.ConnectionError("Redis closed the connection")
-                parser.feed(data)
-                while (reply := parser.gets()) is not False:
-                    self._resolve(reply)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the connection is unusable: fail everyone waiting
-            error = exc if isinstance(exc, rex.RedisError) else rex.ConnectionError(str(exc))
-            if self._connection is connection:
-                await self._drop(error)
+    def _broken(self, error: Exception, connection: AbstractConnection | None) -> None:
+        """The connection failed (closed, reset, or a reply said to leave it)."""
+        if connection is None or connection is not self._connection:
+            return
+        self._close_later(self._abandon(error))
+
+    def _close_later(self, connection: AbstractConnection | None) -> None:
+        if connection is not None:
+            closing = asyncio.get_running_loop().create_task(_disconnect(connection))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
 
     def _resolve(self, reply: Any) -> None:
         future, _ = self._waiting.popleft()
@@ -151,11 +142,7 @@ class Multiplexer:
             self._watchdog = loop.call_later(self._reply_timeout - late, self._check_overdue)
             return
         error = rex.TimeoutError(f"no reply from Redis within {self._reply_timeout:g} s")
-        connection = self._abandon(error)
-        if connection is not None:  # closed, so a late reply cannot reach anyone
-            closing = loop.create_task(_disconnect(connection))
-            self._closing.add(closing)
-            closing.add_done_callback(self._closing.discard)
+        self._close_later(self._abandon(error))  # closed, so a late reply cannot reach anyone
 
     def _fail_all(self, error: Exception) -> None:
         waiting, self._waiting, self._unsent = self._waiting, deque(), []
@@ -167,13 +154,10 @@ class Multiplexer:
             self._watchdog = None
 
     def _abandon(self, error: Exception) -> AbstractConnection | None:
-        """Stop using the connection: fail every waiting call, stop the reader; the next
-        call connects again. Returns the connection, for the caller to close."""
-        connection, self._connection = self._connection, None
-        reader_task, self._reader_task = self._reader_task, None
+        """Stop using the connection: fail every waiting call; the next call connects
+        again. Returns the connection, for the caller to close."""
+        connection, self._connection, self._transport = self._connection, None, None
         self._fail_all(error)
-        if reader_task is not None and reader_task is not asyncio.current_task():
-            reader_task.cancel()
         return connection
 
     async def _drop(self, error: Exception) -> None:
@@ -185,5 +169,34 @@ class Multiplexer:
 
 
 async def _disconnect(connection: AbstractConnection) -> None:
+    # nowait: the transport's protocol is ours, so the stream's wait_closed() would never end
     with contextlib.suppress(Exception):
-        await connection.disconnect()
+        await connection.disconnect(nowait=True)
+
+
+class _ReplyProtocol(asyncio.Protocol):
+    """Parses the replies of one connection and hands them to the multiplexer in order."""
+
+    def __init__(self, mux: Multiplexer, connection: AbstractConnection) -> None:
+        self._mux = mux
+        self._connection = connection
+        self._parser = hiredis.Reader(encoding="utf-8", errors="surrogateescape",
+                                      replyError=rex.ResponseError)
+
+    def data_received(self, data: bytes) -> None:
+        self._parser.feed(data)
+        try:
+            while (reply := self._parser.gets()) is not False:
+                self._mux._resolve(reply)
+        except Exception as exc:  # a protocol error, or a reply that says to reconnect
+            error = exc if isinstance(exc, rex.RedisError) else rex.ConnectionError(str(exc))
+            self._mux._broken(error, self._connection)
+
+    def eof_received(self) -> bool:
+        self._mux._broken(rex.ConnectionError("Redis closed the connection"), self._connection)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = f": {exc}" if exc else ""
+        self._mux._broken(rex.ConnectionError(f"connection to Redis lost{reason}"),
+                          self._connection)
