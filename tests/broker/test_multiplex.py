@@ -152,3 +152,14 @@ async def test_a_server_turned_replica_is_left_for_a_new_connection() -> None:
         await mux.aclose()
         await client.aclose()
         server.close()
+
+
+async def test_closing_while_connecting_leaves_no_connection(client: aioredis.Redis) -> None:
+    """aclose() during the handshake: the call fails and the new connection is closed."""
+    mux = Multiplexer(client, reply_timeout=5)
+    call = asyncio.ensure_future(mux.execute("PING"))
+    await asyncio.sleep(0)  # the call is opening the connection
+    await mux.aclose()
+    with pytest.raises(rex.ConnectionError, match="closed"):
+        await call
+    assert mux._connection is None

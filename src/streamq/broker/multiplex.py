@@ -5,16 +5,17 @@ connection serves anyone else: 1,000 concurrent enqueues open up to 1,000 socket
 ~100 µs of Python each. Here every call packs its command (in C, with hiredis), queues the
 bytes and a future, and the queue is written with one ``send`` per event-loop turn; the
 connection's protocol parses replies as they arrive (hiredis) and resolves the futures in
-order, with no reader task or stream buffer in between. Concurrent calls
-from one process share round trips, as Node's ioredis does.
+order, with no reader task or stream buffer in between. Concurrent calls from one process
+share round trips, as Node's ioredis does.
 
 The connection itself (TCP, TLS, Unix socket, AUTH, SELECT, client name) is opened by
 redis-py from the App's URL, so every URL option means what it means for redis-py. Errors are
 redis-py's exception classes, so :func:`~streamq.broker.connection.translate_errors` reads
 them the same way.
 
-Nothing is resent after a broken connection: a caller sees ``ConnectionError`` and decides
-(enqueue is safe to repeat with the same job id; a worker retries after a pause).
+Nothing is resent here after a broken connection: a caller sees ``ConnectionError`` and
+decides (``Scripts`` resends only enqueue, which the job id makes safe; a worker retries
+after a pause).
 """
 
 from __future__ import annotations
@@ -83,6 +84,12 @@ class Multiplexer:
             raise
         finally:
             connecting, self._connecting = self._connecting, None
+        if self._closed:  # aclose() ran while this connection was being opened
+            await _disconnect(connection)
+            error = rex.ConnectionError("the connection was closed (App.aclose())")
+            connecting.set_exception(error)
+            connecting.exception()
+            raise error
         self._connection = connection
         # After redis-py's handshake (TLS, AUTH, SELECT, client name) the replies go straight
         # to this multiplexer: the transport is handed a protocol of ours.
