@@ -360,6 +360,8 @@ class TierRunner:
         self.done_with(running)
 
     def done_with(self, running: Running) -> None:
+        """Forget a job whose outcome is recorded or dropped (lease lost): its slot and its
+        lease are free."""
         if self.active.pop(running.job.entry, None) is not None:
             self._count(running)
         self._slot_freed.set()
