@@ -168,9 +168,10 @@ class Producer:
             return
 
 
-async def settle(app: App, timeout: float, quiet: float) -> None:
+async def settle(app: App, timeout: float, quiet: float) -> RedisView:
     """Wait until nothing is waiting, running or delayed; or until nothing has finished for
-    ``quiet`` seconds (stranded jobs: the check reports them); at most ``timeout`` s."""
+    ``quiet`` seconds (stranded jobs: the check reports them); at most ``timeout`` s. Then
+    read the end state (:func:`redis_view`)."""
     queue = app.queue(TIER)
     deadline = time.monotonic() + timeout
     last, changed = -1, time.monotonic()
@@ -178,13 +179,14 @@ async def settle(app: App, timeout: float, quiet: float) -> None:
         with contextlib.suppress(ConnectionError):
             counts = await queue.counts()
             if counts["waiting"] + counts["active"] + counts["delayed"] == 0:
-                return
+                break
             done = counts["completed"] + counts["failed"]
             if done != last:
                 last, changed = done, time.monotonic()
             elif time.monotonic() - changed > quiet:
-                return
+                break
         await asyncio.sleep(0.1)
+    return await redis_view(app)
 
 
 async def redis_view(app: App) -> RedisView:

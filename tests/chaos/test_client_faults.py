@@ -19,7 +19,7 @@ import pytest
 from streamq import JobState
 from tests.chaos.chaos_app import TIER, build_app
 from tests.chaos.conftest import Size
-from tests.chaos.fleet import Fleet, Producer, new_namespace, redis_view, settle
+from tests.chaos.fleet import Fleet, Producer, new_namespace, settle
 from tests.chaos.ledger import Enqueues, Report, check, read_lines, recovery_after
 from tests.chaos.servers import redis_server
 
@@ -74,8 +74,7 @@ async def test_killed_and_paused_connections_lose_nothing(
                     admin.execute_command("CLIENT", "PAUSE", PAUSE_MS, "WRITE")
                     paused += 1
             await producing
-            await settle(app, timeout=120, quiet=10)
-            view = await redis_view(app)
+            view = await settle(app, timeout=120, quiet=10)
             elapsed = time.monotonic() - began
             alive = len(fleet.alive())
         finally:

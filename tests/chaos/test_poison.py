@@ -17,7 +17,7 @@ import pytest
 from streamq import JobState
 from tests.chaos.chaos_app import TIER, build_app
 from tests.chaos.conftest import Size
-from tests.chaos.fleet import Fleet, Producer, new_namespace, redis_view, settle
+from tests.chaos.fleet import Fleet, Producer, new_namespace, settle
 from tests.chaos.ledger import EFFECT, Enqueues, Report, check, read_lines
 from tests.chaos.servers import redis_server
 
@@ -57,8 +57,7 @@ async def test_poison_job_is_dead_lettered_after_its_attempts(
             deaths_then = fleet.output().count("worker process died")
             await asyncio.sleep(AFTER_S * size.scale)
             producing.cancel()
-            await settle(app, timeout=60, quiet=8)
-            view = await redis_view(app)
+            view = await settle(app, timeout=60, quiet=8)
             info = await queue.get_job("poison")
             elapsed = time.monotonic() - began
         finally:

@@ -20,7 +20,7 @@ import pytest
 from streamq import App, Job, Tier
 from tests.chaos.chaos_app import build_app
 from tests.chaos.conftest import Size
-from tests.chaos.fleet import Fleet, Producer, new_namespace, redis_view, settle
+from tests.chaos.fleet import Fleet, Producer, new_namespace, settle
 from tests.chaos.ledger import Enqueues, Report, check, read_lines, recovery_after
 from tests.chaos.servers import (
     AOF_ALWAYS,
@@ -71,8 +71,7 @@ async def crash_redis_under_load(
             await asyncio.to_thread(server.start)
             restarted_at.append(time.time())
         await producing
-        await settle(app, timeout=120, quiet=10)
-        view = await redis_view(app)
+        view = await settle(app, timeout=120, quiet=10)
         elapsed = time.monotonic() - began
         alive = len(fleet.alive())
     finally:

@@ -15,7 +15,7 @@ import pytest
 
 from tests.chaos.chaos_app import build_app
 from tests.chaos.conftest import Size
-from tests.chaos.fleet import Fleet, Producer, new_namespace, redis_view, settle
+from tests.chaos.fleet import Fleet, Producer, new_namespace, settle
 from tests.chaos.ledger import START, Enqueues, Report, check, read_lines, stranded_recovery
 from tests.chaos.servers import redis_server
 
@@ -46,8 +46,7 @@ async def kill_workers_under_load(
                 if not producing.done():
                     fleet.kill_one(rng)
             await producing
-            await settle(app, timeout=120, quiet=quiet)
-            view = await redis_view(app)
+            view = await settle(app, timeout=120, quiet=quiet)
             elapsed = time.monotonic() - began
         finally:
             fleet.stop()

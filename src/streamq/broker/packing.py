@@ -1,26 +1,19 @@
-"""Fast command sending: redis-py's asyncio connections build the wire format in Python and
-wrap every socket write in ``asyncio.wait_for`` (a task per command); together they were
-two thirds of an enqueue's CPU. hiredis (a redis-py extra streamq already depends on) packs
-in C, and a small write needs no timeout of its own."""
+"""Fast command packing for the redis-py connections streamq keeps (reads, blocking reads,
+script loading): redis-py builds the wire format in Python, which was the largest single
+cost of a command; hiredis (a redis-py extra streamq already depends on) packs in C. Script
+calls go through :mod:`streamq.broker.multiplex`, which packs with hiredis itself."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
 
-SMALL_WRITE = 64 * 1024
-"""asyncio's default write-buffer high-water mark: a command smaller than this goes to the
-transport's buffer without waiting, so the write cannot hang and needs no timeout (the
-reply's read keeps its timeout and notices a server that stopped answering)."""
-
 
 class HiredisPacking(AbstractConnection):
-    """Mixin for a redis-py asyncio connection class: ``pack_command`` in C, and small
-    writes without a task-spawning ``wait_for``.
+    """Mixin for a redis-py asyncio connection class: ``pack_command`` in C.
 
     Arguments hiredis does not take (bool, None, unencodable text) fall back to redis-py's
     own packing, so errors stay redis-py's ``DataError``.
@@ -37,19 +30,6 @@ class HiredisPacking(AbstractConnection):
             return [hiredis.pack_command(args)]
         except (TypeError, UnicodeEncodeError):
             return super().pack_command(*args)
-
-    async def send_packed_command(
-        self, command: bytes | str | Iterable[bytes], check_health: bool = True
-    ) -> None:
-        timeout = self.socket_timeout
-        if (not timeout or not self.is_connected or not isinstance(command, list)
-                or sum(map(len, command)) >= SMALL_WRITE):
-            return await super().send_packed_command(command, check_health)
-        self.socket_timeout = None
-        try:
-            await super().send_packed_command(command, check_health)
-        finally:
-            self.socket_timeout = timeout
 
 
 _variants: dict[type[AbstractConnection], type[AbstractConnection]] = {}

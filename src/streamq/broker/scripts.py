@@ -119,18 +119,21 @@ class Scripts(ScheduleScripts):
         with translate_errors(self._connection.url):
             try:
                 return await self._evalsha(name, keys, args)
-            except rex.NoScriptError:
-                await self.load()
             except (rex.ConnectionError, rex.TimeoutError):
                 if not resend:
                     raise
-            try:
-                return await self._evalsha(name, keys, args)
-            except rex.NoScriptError:  # resent to a server that restarted: no scripts
-                await self.load()
-                return await self._evalsha(name, keys, args)
+            return await self._evalsha(name, keys, args)
 
     async def _evalsha(self, name: str, keys: list[str] | tuple[str, ...], args: list[Any]) -> Any:
+        """EVALSHA; a server without the script (restarted, failed over, or its cache
+        flushed) gets them all loaded, and the call is made once more."""
+        try:
+            return await self._send(name, keys, args)
+        except rex.NoScriptError:
+            await self.load()
+            return await self._send(name, keys, args)
+
+    async def _send(self, name: str, keys: list[str] | tuple[str, ...], args: list[Any]) -> Any:
         if self._multiplexer is None:
             return await self._client.evalsha(self._shas[name], len(keys), *keys, *args)
         return await self._multiplexer.execute("EVALSHA", self._shas[name], len(keys), *keys,

@@ -14,6 +14,7 @@ All times are integer milliseconds since the epoch.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -76,34 +77,29 @@ def next_interval_tick(every_ms: int, after_ms: int) -> int:
 
 def next_cron_tick(expr: str, tz: ZoneInfo, after_ms: int) -> int | None:
     """The first tick of ``expr`` in ``tz`` strictly after ``after_ms`` (None: never again)."""
-    start = datetime.fromtimestamp(after_ms / 1000, tz)
-    ticks = CronSim(expr, start)
-    # cronsim's Debian-style DST handling works on wall-clock time: inside a repeated hour it
-    # may return a tick earlier than ``start``; step past those.
-    for _ in range(100):
-        try:
-            tick = next(ticks)
-        except StopIteration:
-            return None
-        tick_ms = round(tick.timestamp() * 1000)
-        if tick_ms > after_ms:
-            return tick_ms
-    return None  # pragma: no cover - cronsim always moves on within a few steps
+    ticks = CronSim(expr, datetime.fromtimestamp(after_ms / 1000, tz))
+    return _first_tick(ticks, lambda tick_ms: tick_ms > after_ms)
 
 
 def previous_cron_tick(expr: str, tz: ZoneInfo, before_ms: int) -> int | None:
     """The last tick of ``expr`` in ``tz`` strictly before ``before_ms`` (None: none)."""
-    start = datetime.fromtimestamp(before_ms / 1000, tz)
-    ticks = CronSim(expr, start, reverse=True)
+    ticks = CronSim(expr, datetime.fromtimestamp(before_ms / 1000, tz), reverse=True)
+    return _first_tick(ticks, lambda tick_ms: tick_ms < before_ms)
+
+
+def _first_tick(ticks: Iterator[datetime], wanted: Callable[[int], bool]) -> int | None:
+    """The first of ``ticks`` (as ms) that is ``wanted``. cronsim's Debian-style DST handling
+    works on wall-clock time: inside a repeated hour it may return a tick on the wrong side
+    of the start; those are stepped past."""
     for _ in range(100):
         try:
             tick = next(ticks)
         except StopIteration:
             return None
         tick_ms = round(tick.timestamp() * 1000)
-        if tick_ms < before_ms:
+        if wanted(tick_ms):
             return tick_ms
-    return None  # pragma: no cover
+    return None  # pragma: no cover - cronsim always moves on within a few steps
 
 
 def as_datetime(ms: int, tz: ZoneInfo | None = None) -> datetime:
