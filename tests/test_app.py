@@ -73,7 +73,7 @@ async def test_redis_url(redis_url: str, namespace: str) -> None:
     try:
         await app.queue("low").enqueue("x", None, job_id="real")
         client = (await app.backend()).client
-        assert await client.hget(f"{namespace}:{{low}}:job:real", "state") == "waiting"
+        assert await client.hexists(f"{namespace}:{{low}}:index", "real")
         assert await client.xlen(f"{namespace}:{{low}}:ready:0") == 1
     finally:
         await app.aclose()

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from streamq import App, InvalidPayload, Job, JobState, codec
+from streamq.broker import reads
 from streamq.broker.keys import GROUP
+from tests.broker.helpers import forget_job, rewrite_held_job
 
 UNPICKLED: list[str] = []
 
@@ -39,15 +41,23 @@ GARBAGE = {
 }
 
 
-async def overwrite_data(app: App, job: Job, raw: bytes) -> None:
-    """Replace the job's stored data with ``raw``. The field is found by its value (the
-    job's JSON), so this does not depend on the job hash's layout."""
+async def overwrite_stored(app: App, job: Job, stored: str, raw: bytes) -> None:
+    """Replace the job's stored field whose value is ``stored`` with ``raw``. The field is
+    found by its value, so this does not depend on the field names. The job is held in its
+    stream entry (it has not started), so a new entry with the garbage replaces it."""
     client = (await app.backend()).client
-    key = app.queue(job.tier).keys.job(job.id)
-    stored = codec.encode(job.data)
-    fields = [f for f, v in (await client.hgetall(key)).items() if v == stored]
-    assert len(fields) == 1, f"job data {stored!r} not found verbatim in {key}"
-    await client.hset(key, fields[0], raw)
+    keys = app.queue(job.tier).keys
+    assert await client.exists(keys.job(job.id)) == 0
+    prio, entry = reads.unplace(await client.hget(keys.index, job.id))
+    [(_, fields)] = await client.xrange(keys.ready[prio], entry, entry)
+    names = [f for f, v in fields.items() if v == stored]
+    assert len(names) == 1, f"{stored!r} not found verbatim in the job's entry"
+    await rewrite_held_job(client, keys, job.id, {names[0]: raw})
+
+
+async def overwrite_data(app: App, job: Job, raw: bytes) -> None:
+    """Replace the job's stored data (its JSON) with ``raw``."""
+    await overwrite_stored(app, job, codec.encode(job.data), raw)
 
 
 @pytest.mark.parametrize("raw", GARBAGE.values(), ids=GARBAGE.keys())
@@ -86,11 +96,7 @@ async def test_garbage_options_go_to_the_dead_letter_queue(app: App) -> None:
         return "sent"
 
     bad = await app.enqueue("send", {"x": 1}, timeout=7)
-    client = (await app.backend()).client
-    key = app.queue().keys.job(bad.id)
-    opts = [f for f, v in (await client.hgetall(key)).items() if v == '{"timeout":7.0}']
-    assert len(opts) == 1
-    await client.hset(key, opts[0], pickle.dumps(Trap()))
+    await overwrite_stored(app, bad, '{"timeout":7.0}', pickle.dumps(Trap()))
     good = await app.enqueue("send", {"x": 2})
     await app.worker().run(burst=True)
     assert await good.result(timeout=5) == "sent"
@@ -138,7 +144,7 @@ async def test_entry_whose_job_was_deleted_is_dropped(app: App) -> None:
     orphan = await app.enqueue("p", 1)
     client = (await app.backend()).client
     keys = app.queue().keys
-    await client.delete(keys.job(orphan.id))
+    await forget_job(client, keys, orphan.id)
     good = await app.enqueue("p", 2)
     await app.worker().run(burst=True)
     assert ran == [good.id]

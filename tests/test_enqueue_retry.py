@@ -139,15 +139,17 @@ async def proxied_app(
 
 
 async def stored_jobs(redis_url: str, namespace: str) -> tuple[int, int]:
-    """(XLEN of the ready stream, number of job hashes), read directly from the server."""
+    """(XLEN of the ready stream, number of jobs stored: hashes and jobs held in their
+    stream entry), read directly from the server."""
     keys = QueueKeys(namespace, "standard")
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
     try:
         length = await client.xlen(keys.ready[0])
         hashes = [k async for k in client.scan_iter(match=keys.job_prefix + "*")]
+        held = await client.hlen(keys.index)
     finally:
         await client.aclose()
-    return length, len(hashes)
+    return length, len(hashes) + held
 
 
 async def test_enqueue_resent_after_a_timeout_is_one_job(

@@ -32,6 +32,7 @@ from streamq import (
     Tier,
 )
 from streamq.broker.keys import GROUP
+from tests.broker.helpers import stored_job
 from tests.conftest import MakeApp
 from tests.helpers import FakeClock
 
@@ -123,7 +124,8 @@ async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 5.
 
 
 async def test_enqueue_defaults_store_a_waiting_job(app: App) -> None:
-    """A plain enqueue writes one waiting job: hash fields, one stream entry, a JobInfo."""
+    """A plain enqueue writes one waiting job: one stream entry holding its fields (no hash
+    until it starts), a JobInfo."""
     queue = app.queue("high")
     job = await queue.enqueue("send_email", {"to": "a@b.c"})
     assert isinstance(job, Job)
@@ -134,7 +136,7 @@ async def test_enqueue_defaults_store_a_waiting_job(app: App) -> None:
     assert len(job.id) >= 16
 
     client = await client_of(app)
-    stored = await client.hgetall(queue.keys.job(job.id))
+    stored = await stored_job(client, queue.keys, job.id)
     assert stored["state"] == "waiting"
     assert stored["name"] == "send_email"
     assert json.loads(stored["data"]) == {"to": "a@b.c"}
@@ -144,7 +146,10 @@ async def test_enqueue_defaults_store_a_waiting_job(app: App) -> None:
     assert "due" not in stored
     assert "opts" not in stored
     entries = await client.xrange(queue.keys.ready[0])
-    assert entries == [(stored["entry"], {"id": job.id})]
+    assert entries == [(stored["entry"], {"id": job.id, "name": "send_email",
+                                          "data": stored["data"], "max": "3",
+                                          "enq": stored["enq"]})]
+    assert await client.exists(queue.keys.job(job.id)) == 0, "held in its entry alone"
     assert await xlens(queue, app) == [1] + [0] * 9
     assert await queue.counts() == {**EMPTY, "waiting": 1}
 
@@ -271,12 +276,12 @@ async def test_run_at_aware_datetime_any_timezone(clocked: App) -> None:
 
 
 async def test_job_id_is_used_as_given(app: App) -> None:
-    """job_id= names the job: its hash key is job:<id> and get_job finds it."""
+    """job_id= names the job: Redis stores it under that id and get_job finds it."""
     queue = app.queue()
     job = await queue.enqueue("x", {"a": 1}, job_id="welcome-42")
     assert job.id == "welcome-42"
     client = await client_of(app)
-    assert await client.exists(queue.keys.job("welcome-42")) == 1
+    assert (await stored_job(client, queue.keys, "welcome-42"))["name"] == "x"
     info = await queue.get_job("welcome-42")
     assert info is not None
     assert info.data == {"a": 1}
@@ -318,7 +323,7 @@ async def test_attempts_backoff_timeout_are_stored(app: App) -> None:
     job = await queue.enqueue("x", None, attempts=5, backoff=Backoff.fixed(7),
                               timeout=timedelta(seconds=30))
     client = await client_of(app)
-    stored = await client.hgetall(queue.keys.job(job.id))
+    stored = await stored_job(client, queue.keys, job.id)
     assert stored["max"] == "5"
     opts = json.loads(stored["opts"])
     assert opts["timeout"] == 30.0

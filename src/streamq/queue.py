@@ -159,7 +159,7 @@ class Queue:
     async def state_of(self, job_id: str) -> JobState:
         """A job's state; raises ``JobNotFound`` if there is no such job."""
         backend = await self._backend()
-        state: Any = await backend.client.hget(self.keys.job(job_id), "state")
+        state, *_ = await reads.job_outcome(backend.client, self.keys, job_id)
         if state is None:
             raise JobNotFound(self.name, job_id)
         return JobState(state)
@@ -262,10 +262,7 @@ class Queue:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             last = await self._events_mark(backend)
-            fields: list[Any] = await backend.client.hmget(
-                self.keys.job(job_id), ["state", "result", "error", "tb"]
-            )
-            state, result, error, tb = fields
+            state, result, error, tb = await reads.job_outcome(backend.client, self.keys, job_id)
             if state is None:
                 raise JobNotFound(self.name, job_id)
             if state == "completed":

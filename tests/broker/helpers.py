@@ -14,6 +14,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from streamq import App
+from streamq.broker import reads
 from streamq.broker.keys import GROUP, QueueKeys
 from streamq.broker.records import ClaimedJob, Finished, NewJob
 from streamq.broker.scripts import Scripts
@@ -97,9 +98,9 @@ async def deliver(
 
 
 async def job_hash(ctx: Ctx, job_id: str) -> dict[str, str]:
-    """HGETALL of the job's hash (empty if it does not exist)."""
-    fields: Any = await ctx.client.hgetall(ctx.keys.job(job_id))
-    return dict(fields)
+    """The job's fields (empty if it does not exist): its hash, or for a job held in its
+    stream entry, what reads.job_fields makes of the entry."""
+    return await stored_job(ctx.client, ctx.keys, job_id)
 
 
 async def stream(ctx: Ctx, priority: int = 0) -> list[tuple[str, str]]:
@@ -158,3 +159,45 @@ async def logs(ctx: Ctx, job_id: str) -> list[str]:
 async def exists(ctx: Ctx, key: str) -> bool:
     """Whether ``key`` exists."""
     return bool(await ctx.client.exists(key))
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    text = ""
+    while True:
+        n, d = divmod(n, 36)
+        text = digits[d] + text
+        if n == 0:
+            return text
+
+
+def place(prio: int, entry: str) -> str:
+    """The index value ``lib/place.lua`` gives a job held in ``entry`` of stream ``prio``."""
+    ms, seq = (int(part) for part in entry.split("-"))
+    return f"{prio}{_base36(ms)}-{_base36(seq)}"
+
+
+async def rewrite_held_job(
+    client: aioredis.Redis, keys: QueueKeys, job_id: str, changes: dict[str, Any]
+) -> None:
+    """Change fields of a job held in its stream entry, as another program with access to
+    Redis could: a new entry holds the changed fields, and the index names it."""
+    prio, entry = reads.unplace(await client.hget(keys.index, job_id))  # type: ignore[misc]
+    found: Any = await client.xrange(keys.ready[prio], entry, entry)
+    fields = {**found[0][1], **changes}
+    await client.xdel(keys.ready[prio], entry)
+    fresh: Any = await client.xadd(keys.ready[prio], fields)
+    await client.hset(keys.index, job_id, place(prio, fresh))
+
+
+async def stored_job(client: aioredis.Redis, keys: QueueKeys, job_id: str) -> dict[str, str]:
+    """What Redis holds of a job, as a job hash's fields, wherever it is kept."""
+    [(fields, _)] = await reads.job_fields(client, keys, [job_id], with_logs=False)
+    return fields
+
+
+async def forget_job(client: aioredis.Redis, keys: QueueKeys, job_id: str) -> None:
+    """Lose a job's record (its hash, and its index entry if it is held in its stream entry),
+    as a restore of stale data or a hand-made DEL could; its stream entry stays."""
+    await client.delete(keys.job(job_id))
+    await client.hdel(keys.index, job_id)

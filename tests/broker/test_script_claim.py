@@ -8,6 +8,7 @@ from tests.broker.helpers import (
     claim,
     deliver,
     enqueue,
+    forget_job,
     job_hash,
     new_job,
     open_ctx,
@@ -140,7 +141,7 @@ async def test_entry_of_deleted_job_is_dropped(app: App) -> None:
     """An entry whose job hash is gone is acked and deleted; claim moves on without error."""
     ctx = await open_ctx(app)
     await enqueue(ctx, new_job("gone"), new_job("kept"))
-    await ctx.client.delete(ctx.keys.job("gone"))
+    await forget_job(ctx.client, ctx.keys, "gone")
     assert [j.id for j in await claim(ctx, count=1)] == ["kept"]
     assert [job_id for _, job_id in await stream(ctx, 0)] == ["kept"]
     assert await pending_total(ctx) == 1
@@ -151,7 +152,7 @@ async def test_delivered_entry_of_deleted_job_is_dropped(app: App) -> None:
     ctx = await open_ctx(app)
     await enqueue(ctx, new_job("gone"))
     delivered = await deliver(ctx, "w1")
-    await ctx.client.delete(ctx.keys.job("gone"))
+    await forget_job(ctx.client, ctx.keys, "gone")
     assert await claim(ctx, "w1", delivered=delivered) == []
     assert await pending_total(ctx) == 0
     assert await stream_total(ctx) == 0
@@ -193,7 +194,7 @@ async def test_paused_hand_back_skips_a_stale_entry(app: App) -> None:
     ctx = await open_ctx(app)
     await enqueue(ctx, new_job("a"))
     delivered = await deliver(ctx, "w1")
-    await ctx.client.delete(ctx.keys.job("a"))
+    await forget_job(ctx.client, ctx.keys, "a")
     await enqueue(ctx, new_job("a"))
     new_entry = (await job_hash(ctx, "a"))["entry"]
     await ctx.scripts.pause(ctx.keys, True)

@@ -14,6 +14,7 @@ from tests.broker.helpers import (
     events,
     exists,
     finished,
+    forget_job,
     job_hash,
     logs,
     new_job,
@@ -146,7 +147,7 @@ async def test_vanished_job_is_not_recreated(app: App) -> None:
     partial hash (a phantom completed job with no name or data)."""
     ctx = await open_ctx(app)
     job = await start(ctx, new_job("a"))
-    await ctx.client.delete(ctx.keys.job("a"))
+    await forget_job(ctx.client, ctx.keys, "a")
     assert await ctx.scripts.complete(ctx.keys, "w1", NOW, KEEP, [finished(job)]) == [False]
     assert not await exists(ctx, ctx.keys.job("a"))
     assert await zmembers(ctx, ctx.keys.completed) == []
@@ -157,7 +158,7 @@ async def test_stale_entry_does_not_complete_a_recreated_job(app: App) -> None:
     job with its old result: the new job stays waiting and is claimed normally."""
     ctx = await open_ctx(app)
     old = await start(ctx, new_job("a"), consumer="w1")
-    await ctx.client.delete(ctx.keys.job("a"))
+    await forget_job(ctx.client, ctx.keys, "a")
     await enqueue(ctx, new_job("a"))
     assert await ctx.scripts.complete(ctx.keys, "w1", NOW, KEEP, [finished(old)]) == [False]
     assert (await job_hash(ctx, "a"))["state"] == "waiting"

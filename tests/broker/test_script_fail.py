@@ -12,6 +12,7 @@ from tests.broker.helpers import (
     enqueue,
     events,
     exists,
+    forget_job,
     job_hash,
     new_job,
     open_ctx,
@@ -111,7 +112,7 @@ async def test_deleted_job_is_lease_lost_and_not_recreated(app: App) -> None:
     """If the job hash vanished, fail writes nothing (no half-written hash appears)."""
     ctx = await open_ctx(app)
     job = await start(ctx, new_job("a"))
-    await ctx.client.delete(ctx.keys.job("a"))
+    await forget_job(ctx.client, ctx.keys, "a")
     assert await ctx.scripts.fail(ctx.keys, "w1", job, NOW, error="e", traceback="",
                                   retry_delay_ms=100, keep=KEEP) == "lease_lost"
     assert not await exists(ctx, ctx.keys.job("a"))
@@ -150,7 +151,7 @@ async def test_stale_entry_does_not_fail_a_recreated_job(app: App) -> None:
     the new job: it stays waiting."""
     ctx = await open_ctx(app)
     old = await start(ctx, new_job("a"), consumer="w1")
-    await ctx.client.delete(ctx.keys.job("a"))
+    await forget_job(ctx.client, ctx.keys, "a")
     await enqueue(ctx, new_job("a"))
     assert await ctx.scripts.fail(ctx.keys, "w1", old, NOW, error="e", traceback="",
                                   retry_delay_ms=10, keep=KEEP) == "lease_lost"

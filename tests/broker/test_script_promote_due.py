@@ -7,6 +7,7 @@ from tests.broker.helpers import (
     NOW,
     claim,
     enqueue,
+    forget_job,
     job_hash,
     new_job,
     open_ctx,
@@ -64,7 +65,7 @@ async def test_vanished_job_is_dropped_from_the_set(app: App) -> None:
     """A delayed id whose hash is gone is removed from the set, not promoted."""
     ctx = await open_ctx(app)
     await enqueue(ctx, new_job("gone", due_ms=NOW + 1))
-    await ctx.client.delete(ctx.keys.job("gone"))
+    await forget_job(ctx.client, ctx.keys, "gone")
     promoted, next_due = await ctx.scripts.promote_due(ctx.keys, NOW + 1, 10)
     assert next_due == -1
     assert promoted == 1

@@ -19,6 +19,7 @@ from tests.broker.helpers import (
     events,
     exists,
     finished,
+    forget_job,
     job_hash,
     new_job,
     open_ctx,
@@ -131,7 +132,7 @@ async def test_entry_of_deleted_job_is_dropped(app: App) -> None:
     """A stalled entry whose job hash is gone is acked and deleted, not requeued."""
     ctx = await open_ctx(app)
     await start(ctx, new_job("a"))
-    await ctx.client.delete(ctx.keys.job("a"))
+    await forget_job(ctx.client, ctx.keys, "a")
     await go_idle()
     result = await reclaim(ctx)
     assert (result.requeued, result.failed) == (0, 0)
@@ -200,7 +201,7 @@ async def test_stale_entry_does_not_requeue_a_job_running_elsewhere(app: App) ->
     of the running job (which would run it twice at once)."""
     ctx = await open_ctx(app)
     old = await start(ctx, new_job("a"), consumer="w1")
-    await ctx.client.delete(ctx.keys.job("a"))
+    await forget_job(ctx.client, ctx.keys, "a")
     assert await ctx.scripts.fail(ctx.keys, "w1", old, NOW, error="e", traceback="",
                                   retry_delay_ms=None, keep=KEEP) == "lease_lost"
     await asyncio.sleep(0.06)

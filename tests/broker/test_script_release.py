@@ -10,6 +10,7 @@ from tests.broker.helpers import (
     NOW,
     claim,
     exists,
+    forget_job,
     job_hash,
     new_job,
     open_ctx,
@@ -74,7 +75,7 @@ async def test_deleted_job_is_not_recreated(app: App) -> None:
     """Releasing a job whose hash vanished reports lease lost and writes nothing."""
     ctx = await open_ctx(app)
     job = await start(ctx, new_job("a"))
-    await ctx.client.delete(ctx.keys.job("a"))
+    await forget_job(ctx.client, ctx.keys, "a")
     assert await ctx.scripts.release(ctx.keys, "w1", [("a", 0, job.entry)]) == [False]
     assert not await exists(ctx, ctx.keys.job("a"))
 
@@ -84,7 +85,7 @@ async def test_stale_entry_of_an_earlier_life_is_not_handed_back(app: App) -> No
     (still pending) entry reports lease lost and adds no second entry for the new life."""
     ctx = await open_ctx(app)
     old = await start(ctx, new_job("a"))
-    await ctx.client.delete(ctx.keys.job("a"))
+    await forget_job(ctx.client, ctx.keys, "a")
     await ctx.scripts.enqueue(ctx.keys, [new_job("a")], NOW, 0)
     new_entry = (await job_hash(ctx, "a"))["entry"]
     assert await ctx.scripts.release(ctx.keys, "w1", [("a", 0, old.entry)]) == [False]

@@ -65,10 +65,11 @@ async def consistent(app: App) -> dict[str, set[str]]:
                   for _, fields in await client.xrange(stream)}
     delayed = set(await client.zrange(keys.delayed, 0, -1))
     failed = set(await client.zrange(keys.failed, 0, -1))
-    job_keys = [k async for k in client.scan_iter(match=f"{keys.job_prefix}*")]
+    job_ids = [k[len(keys.job_prefix):]
+               async for k in client.scan_iter(match=f"{keys.job_prefix}*")]
+    job_ids += await client.hkeys(keys.index)
     by_state: dict[str, set[str]] = {}
-    for key in job_keys:
-        job_id = key[len(keys.job_prefix):]
+    for job_id in job_ids:
         info = await queue.get_job(job_id)
         assert info is not None
         by_state.setdefault(info.state.value, set()).add(job_id)

@@ -12,6 +12,7 @@ import pytest
 
 from streamq import App, ConfigurationError, InvalidPayload, Job, RateLimit, Tier
 from streamq.worker import tier_runner
+from tests.broker.helpers import stored_job
 from tests.helpers import FakeClock, running, until
 
 
@@ -131,7 +132,7 @@ async def test_rate_key_comes_from_the_option_or_the_processor(app: App) -> None
     backend = await app.backend()
 
     async def rk(job: Job) -> Any:
-        return await backend.client.hget(queue.keys.job(job.id), "rk")
+        return (await stored_job(backend.client, queue.keys, job.id)).get("rk")
 
     assert await rk(await queue.enqueue("task-tenants", {"tenant": 42})) == "42"
     assert await rk(await queue.enqueue("task-tenants", {"tenant": 42}, rate_key="x")) == "x"

@@ -26,6 +26,7 @@ class QueueKeys:
     delayed: str = field(init=False)
     completed: str = field(init=False)
     failed: str = field(init=False)
+    index: str = field(init=False)
     events: str = field(init=False)
     job_prefix: str = field(init=False)
     logs_prefix: str = field(init=False)
@@ -42,6 +43,7 @@ class QueueKeys:
             "delayed": base + "delayed",
             "completed": base + "completed",
             "failed": base + "failed",
+            "index": base + "index",
             "events": base + "events",
             "job_prefix": base + "job:",
             "logs_prefix": base + "logs:",

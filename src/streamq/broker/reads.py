@@ -14,16 +14,58 @@ FINAL_STATES = ("completed", "failed")
 async def job_fields(
     client: aioredis.Redis, keys: QueueKeys, job_ids: list[str], with_logs: bool = True
 ) -> list[tuple[dict[str, str], list[str]]]:
-    """Each job's hash and log lines (an empty hash for a job that does not exist)."""
+    """Each job's fields and log lines (an empty dict for a job that does not exist).
+
+    A job that has not started since it was enqueued has no hash: its fields are read from
+    the stream entry that the index names (``lib/inline.lua``)."""
     async with client.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
             pipe.hgetall(keys.job(job_id))
+            pipe.hget(keys.index, job_id)
             if with_logs:
                 pipe.lrange(keys.logs(job_id), 0, -1)
         replies: list[Any] = await pipe.execute()
-    if not with_logs:
-        return [(h, []) for h in replies]
-    return list(zip(replies[::2], replies[1::2], strict=True))
+    step = 3 if with_logs else 2
+    hashes: list[dict[str, str]] = replies[0::step]
+    held: list[str | None] = replies[1::step]
+    logs: list[list[str]] = replies[2::step] if with_logs else [[] for _ in job_ids]
+    missing = [(i, place) for i, place in enumerate(held) if place and not hashes[i]]
+    if missing:
+        places = [unplace(place) for _, place in missing]
+        async with client.pipeline(transaction=False) as pipe:
+            for prio, entry in places:
+                pipe.xrange(keys.ready[prio], entry, entry, count=1)
+            found: list[Any] = await pipe.execute()
+        for (i, _), (prio, entry), entries in zip(missing, places, found, strict=True):
+            if entries:
+                hashes[i] = held_job_fields(prio, entry, entries[0][1])
+    return list(zip(hashes, logs, strict=True))
+
+
+def unplace(place: str) -> tuple[int, str]:
+    """The priority and stream entry id that an index value names (``lib/place.lua``)."""
+    ms, seq = place[1:].split("-")
+    return int(place[0]), f"{int(ms, 36)}-{int(seq, 36)}"
+
+
+def held_job_fields(prio: int, entry: str, entry_fields: dict[str, str]) -> dict[str, str]:
+    """The fields a job's hash would hold, for a job held in its stream entry alone."""
+    fields = {k: v for k, v in entry_fields.items() if k != "id"}
+    fields.update(prio=str(prio), attempt="0", state="waiting", entry=entry)
+    return fields
+
+
+async def job_outcome(
+    client: aioredis.Redis, keys: QueueKeys, job_id: str
+) -> tuple[str | None, str | None, str | None, str | None]:
+    """A job's state, result, error and traceback (state None: no such job)."""
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.hmget(keys.job(job_id), ["state", "result", "error", "tb"])
+        pipe.hexists(keys.index, job_id)
+        (state, result, error, tb), held = await pipe.execute()
+    if state is None and held:
+        state = "waiting"
+    return state, result, error, tb
 
 
 async def counts(client: aioredis.Redis, keys: QueueKeys) -> dict[str, int]:

@@ -31,7 +31,7 @@ SCRIPT_NAMES = (
     "prepare", "progress", "promote", "promote_due", "reclaim", "release", "remove", "retry",
     "schedule", "unschedule", "pause_schedule", "fire_schedule",
 )
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 EVENTS_CAP = 10_000
 """Approximate length the events stream is trimmed to."""
 
@@ -164,7 +164,7 @@ class Scripts(ScheduleScripts):
         args += [job.opts for job in jobs]
         args += [job.rate_key for job in jobs]
         job_keys = [keys.job_prefix + job.id for job in jobs]
-        reply = await self._run("enqueue", [keys.delayed, *keys.ready, *job_keys], args,
+        reply = await self._run("enqueue", [keys.delayed, *keys.ready, keys.index, *job_keys], args,
                                 resend=True)
         if reply[0] == QUEUE_FULL:
             raise errors.QueueFull(keys.tier, int(reply[1]), int(reply[2]))
@@ -184,7 +184,8 @@ class Scripts(ScheduleScripts):
                            defer_budget, len(delivered or ())]
         for prio, entry, job_id in delivered or ():
             args += [prio, entry, job_id]
-        reply = await self._run("claim", (keys.meta, *keys.ready, keys.delayed, keys.rate), args)
+        reply = await self._run(
+            "claim", (keys.meta, *keys.ready, keys.delayed, keys.rate, keys.index), args)
         if reply[0] in (PAUSED, RATE_LIMITED):
             if delivered:
                 self._wake(keys)
@@ -254,7 +255,7 @@ class Scripts(ScheduleScripts):
     ) -> Reclaimed:
         """Requeue or dead-letter the jobs whose lease ran out."""
         reply = await self._run(
-            "reclaim", (keys.failed, keys.events, *keys.ready),
+            "reclaim", (keys.failed, keys.events, *keys.ready, keys.index),
             [GROUP, reclaimer, now_ms, lease_ms, count, keys.job_prefix, keys.logs_prefix,
              keep_failed, EVENTS_CAP, *cursors],
         )
@@ -283,14 +284,15 @@ class Scripts(ScheduleScripts):
 
     async def promote(self, keys: QueueKeys, job_id: str) -> None:
         """Run a delayed job now."""
-        reply = await self._run("promote", (keys.delayed, keys.job(job_id), *keys.ready),
-                                [job_id])
+        reply = await self._run(
+            "promote", (keys.delayed, keys.job(job_id), *keys.ready, keys.index), [job_id])
         self._check(keys, job_id, reply, "promote (only a delayed job can be promoted)")
         self._wake(keys)
 
     async def retry(self, keys: QueueKeys, job_id: str) -> None:
         """Requeue a failed job with fresh attempts."""
-        reply = await self._run("retry", (keys.failed, keys.job(job_id), *keys.ready), [job_id])
+        reply = await self._run(
+            "retry", (keys.failed, keys.job(job_id), *keys.ready, keys.index), [job_id])
         self._check(keys, job_id, reply, "retry (only a failed job can be retried)")
         self._wake(keys)
 
@@ -299,7 +301,7 @@ class Scripts(ScheduleScripts):
         reply = await self._run(
             "remove",
             (keys.delayed, keys.completed, keys.failed, keys.job(job_id), keys.logs(job_id),
-             *keys.ready, keys.events),
+             *keys.ready, keys.events, keys.index),
             [GROUP, job_id, EVENTS_CAP],
         )
         self._check(keys, job_id, reply, "remove")
@@ -315,7 +317,7 @@ class Scripts(ScheduleScripts):
     async def drain(self, keys: QueueKeys, drainer: str, limit: int, delayed: bool) -> int:
         """Delete up to ``limit`` not-yet-started jobs per stream; returns how many."""
         reply = await self._run(
-            "drain", (keys.delayed, *keys.ready),
+            "drain", (keys.delayed, *keys.ready, keys.index),
             [GROUP, drainer, limit, keys.job_prefix, keys.logs_prefix, int(delayed)],
         )
         return int(reply[1])
@@ -327,10 +329,11 @@ class Scripts(ScheduleScripts):
 
     async def progress(self, keys: QueueKeys, job_id: str, value: float) -> None:
         """Record a job's progress."""
-        reply = await self._run("progress", (keys.job(job_id),), [value])
+        reply = await self._run("progress", (keys.job(job_id), keys.index), [value, job_id])
         self._check(keys, job_id, reply, "record progress of")
 
     async def log(self, keys: QueueKeys, job_id: str, line: str, max_lines: int) -> None:
         """Append a line to a job's log."""
-        reply = await self._run("log", (keys.job(job_id), keys.logs(job_id)), [line, max_lines])
+        reply = await self._run("log", (keys.job(job_id), keys.logs(job_id), keys.index),
+                                [line, max_lines, job_id])
         self._check(keys, job_id, reply, "log to")

@@ -8,6 +8,7 @@ KEYS[13]       the tier's rate bucket, a hash: t = tokens x per (integer units),
                t (ms), q = due time (ms) given to the last job deferred (per-key buckets only).
                A key's bucket is KEYS[13] .. ':' .. key (same hash tag). Buckets expire when
                they would be full again (a missing bucket is a full one).
+KEYS[14]       index hash (job id -> place, lib/place, of each job held in its entry)
 ARGV[1]        group name
 ARGV[2]        consumer name (the worker)
 ARGV[3]        now, ms since the epoch
@@ -29,7 +30,10 @@ Entries whose job hash is gone (removed, or lost with Redis's data) are acknowle
 dropped. Delivered entries beyond `count` are handed back, so claims never exceed slots.
 A job whose key has no token left goes to DELAYED (attempt unchanged) until its key's next
 free token; later jobs of the same key are spread one token interval apart.
+A job held in its entry alone (lib/inline) gets its hash when it starts or is deferred.
 XREADGROUP's reply differs inside Lua between Redis and fakeredis; both shapes are read. ]]
+-- @include place
+-- @include inline
 local group, consumer = ARGV[1], ARGV[2]
 local now, count = tonumber(ARGV[3]), tonumber(ARGV[4])
 local prefix = ARGV[5]
@@ -37,10 +41,29 @@ local tier_limit, key_limit = tonumber(ARGV[6]), tonumber(ARGV[9])
 local budget = tonumber(ARGV[12])
 local delivered = tonumber(ARGV[13])
 local first = 14
+local index = KEYS[14]
 
-local function hand_back(stream, entry, id)
+-- An entry deleted by hand while delivered takes the data of a job held in it: the index
+-- forgets the job.
+local function forget_deleted(prio, entry, id)
+  if redis.call('HGET', index, id) == place(prio, entry) then
+    redis.call('HDEL', index, id)
+  end
+end
+
+-- A delivered entry goes back to the stream's tail, if it is still the job's current one.
+local function hand_back(prio, stream, entry, id)
+  local fields = entry_fields(stream, entry)
+  if not fields then forget_deleted(prio, entry, id) end
   redis.call('XACK', stream, group, entry)
   redis.call('XDEL', stream, entry)
+  local job = fields and inline_job(fields)
+  if job then
+    if inline_current(index, job, prio, entry) then
+      inline_requeue(index, stream, prio, job)
+    end
+    return
+  end
   local key = prefix .. id
   if redis.call('HGET', key, 'entry') == entry then
     local fresh = redis.call('XADD', stream, '*', 'id', id)
@@ -51,7 +74,8 @@ end
 local function hand_back_delivered()
   for k = 0, delivered - 1 do
     local b = first + 3 * k
-    hand_back(KEYS[2 + tonumber(ARGV[b])], ARGV[b + 1], ARGV[b + 2])
+    local prio = tonumber(ARGV[b])
+    hand_back(prio, KEYS[2 + prio], ARGV[b + 1], ARGV[b + 2])
   end
 end
 
@@ -113,51 +137,72 @@ local function key_bucket(rk)
 end
 
 -- The job waits in DELAYED until its key's next token not promised to an earlier job.
-local function defer(stream, entry, key, id, b)
+local function defer(prio, stream, entry, key, id, b, job)
   local due = now + wait_ms(b)
   local spaced = b.q + math.ceil(b.per / b.limit)
   if spaced > due then due = spaced end
   b.q, b.dirty = due, true
   redis.call('XACK', stream, group, entry)
   redis.call('XDEL', stream, entry)
-  redis.call('HDEL', key, 'entry')
-  redis.call('HSET', key, 'state', 'delayed', 'due', due)
+  if job then
+    inline_to_hash(key, index, prio, job, {'attempt', 0, 'state', 'delayed', 'due', due})
+  else
+    redis.call('HDEL', key, 'entry')
+    redis.call('HSET', key, 'state', 'delayed', 'due', due)
+  end
   redis.call('ZADD', KEYS[12], due, id)
   deferred = deferred + 1
 end
 
 local reply, started = {0, 0}, 0
 
-local function activate(prio, stream, entry, id)
-  local key = prefix .. id
-  local cur = redis.call('HMGET', key, 'state', 'entry', 'rk', 'attempt', 'name', 'data', 'max',
-    'opts')
-  -- a stale entry (job gone, started, or removed and re-enqueued under a new entry) is dropped
-  if cur[1] ~= 'waiting' or cur[2] ~= entry then
-    redis.call('XACK', stream, group, entry)
-    redis.call('XDEL', stream, entry)
-    return
-  end
-  if key_limit > 0 and cur[3] then
-    local b = key_bucket(cur[3])
-    if b.t < b.per then
-      defer(stream, entry, key, id, b)
-      return
-    end
-    b.t, b.dirty = b.t - b.per, true
-  end
-  local attempt = tonumber(cur[4]) + 1
-  redis.call('HSET', key, 'state', 'active', 'start', now, 'worker', consumer, 'attempt', attempt)
+local function drop(stream, entry)
+  redis.call('XACK', stream, group, entry)
+  redis.call('XDEL', stream, entry)
+end
+
+local function started_job(id, prio, entry, name, data, attempt, max, opts)
   started = started + 1
   local r = #reply
-  reply[r + 1] = id
-  reply[r + 2] = prio
-  reply[r + 3] = entry
-  reply[r + 4] = cur[5]
-  reply[r + 5] = cur[6]
-  reply[r + 6] = attempt
-  reply[r + 7] = cur[7]
-  reply[r + 8] = cur[8] or ''
+  reply[r + 1], reply[r + 2], reply[r + 3], reply[r + 4] = id, prio, entry, name
+  reply[r + 5], reply[r + 6], reply[r + 7], reply[r + 8] = data, attempt, max, opts or ''
+end
+
+-- false if the job's key has no token left (the job was deferred)
+local function take_key_token(prio, stream, entry, key, id, rk, job)
+  if key_limit == 0 or not rk then return true end
+  local b = key_bucket(rk)
+  if b.t < b.per then
+    defer(prio, stream, entry, key, id, b, job)
+    return false
+  end
+  b.t, b.dirty = b.t - b.per, true
+  return true
+end
+
+local function activate_inline(prio, stream, entry, key, job)
+  if not inline_current(index, job, prio, entry) then return drop(stream, entry) end
+  if not take_key_token(prio, stream, entry, key, job.id, job.rk, job) then return end
+  inline_to_hash(key, index, prio, job,
+    {'attempt', 1, 'state', 'active', 'entry', entry, 'start', now, 'worker', consumer})
+  started_job(job.id, prio, entry, job.name, job.data, 1, job.max, job.opts)
+end
+
+-- `fields`: the entry's, or nil for an entry delivered by the worker's blocking read
+local function activate(prio, stream, entry, id, fields)
+  fields = fields or entry_fields(stream, entry)
+  local key = prefix .. id
+  local job = fields and inline_job(fields)
+  if job then return activate_inline(prio, stream, entry, key, job) end
+  local cur = redis.call('HMGET', key, 'state', 'entry', 'rk', 'attempt', 'name', 'data', 'max',
+    'opts')
+  if not cur[1] and not fields then forget_deleted(prio, entry, id) end
+  -- a stale entry (job gone, started, or removed and re-enqueued under a new entry) is dropped
+  if cur[1] ~= 'waiting' or cur[2] ~= entry then return drop(stream, entry) end
+  if not take_key_token(prio, stream, entry, key, id, cur[3]) then return end
+  local attempt = tonumber(cur[4]) + 1
+  redis.call('HSET', key, 'state', 'active', 'start', now, 'worker', consumer, 'attempt', attempt)
+  started_job(id, prio, entry, cur[5], cur[6], attempt, cur[7], cur[8])
 end
 
 for k = 0, delivered - 1 do
@@ -167,7 +212,7 @@ for k = 0, delivered - 1 do
   if started < count then
     activate(prio, stream, ARGV[b + 1], ARGV[b + 2])
   else
-    hand_back(stream, ARGV[b + 1], ARGV[b + 2])
+    hand_back(prio, stream, ARGV[b + 1], ARGV[b + 2])
   end
 end
 
@@ -189,7 +234,7 @@ for p = 0, 9 do
     end
     if not entries or #entries == 0 then break end
     for _, e in ipairs(entries) do
-      activate(p, stream, e[1], e[2][2])
+      activate(p, stream, e[1], e[2][2], e[2])
     end
   end
 end

@@ -3,6 +3,7 @@ Running jobs are left alone.
 
 KEYS[1]        delayed sorted set
 KEYS[2..11]    ready streams for priorities 0..9
+KEYS[12]       index hash (job id -> place, lib/place, of each job held in its entry)
 ARGV[1]        group name
 ARGV[2]        drainer consumer name (entries pass through it on their way out)
 ARGV[3]        limit: at most this many jobs per stream per call
@@ -25,6 +26,7 @@ for p = 0, 9 do
         redis.call('XACK', stream, group, e[1])
         redis.call('XDEL', stream, e[1])
         redis.call('DEL', job_prefix .. e[2][2], logs_prefix .. e[2][2])
+        if #e[2] > 2 then redis.call('HDEL', KEYS[12], e[2][2]) end
         deleted = deleted + 1
       end
     end

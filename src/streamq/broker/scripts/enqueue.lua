@@ -2,7 +2,8 @@
 
 KEYS[1]        delayed sorted set (score = due time, ms)
 KEYS[2..11]    ready streams for priorities 0..9
-KEYS[12..]     one job hash per job, in ARGV order
+KEYS[12]       index hash (job id -> place, lib/place, of each job held in its entry)
+KEYS[13..]     one job hash per job, in ARGV order
 ARGV[1]        now, ms since the epoch
 ARGV[2]        max_waiting: jobs waiting or delayed allowed after this call (0 = unbounded)
 ARGV[3]        group name (only read, for the pending count)
@@ -12,22 +13,27 @@ ARGV[5 + 6k..] per job: id, name, data (JSON), priority (0..9), due (ms, 0 = now
                then one more per job: rate key ("" = none), stored as the job's `rk`
 Returns        {0, c1, ..., cn}: ci = 1 created, 0 already existed (same id, still alive)
                {1, waiting, max_waiting}: QUEUE_FULL, nothing written
+A job due now is held in its stream entry alone until it starts (lib/write_job).
 Dedup on the id makes a resent call (redis-py retries a timed-out command) harmless.
 All checks run before the first write, so a rejected call leaves nothing behind; the first
 write grows memory, so an out-of-memory rejection happens before any effect. ]]
 -- @include waiting_count
+-- @include place
 -- @include write_job
 local now = tonumber(ARGV[1])
 local max_waiting = tonumber(ARGV[2])
 local group = ARGV[3]
 local n = tonumber(ARGV[4])
-local first_job_key = 12
+local index = KEYS[12]
+local first_job_key = 13
 local opts_base = 4 + 6 * n
 
 local fresh, seen, adding = {}, {}, 0
 for i = 1, n do
   local key = KEYS[first_job_key + i - 1]
-  if not seen[key] and redis.call('EXISTS', key) == 0 then
+  local id = ARGV[5 + 6 * (i - 1)]
+  if not seen[key] and redis.call('EXISTS', key) == 0
+      and redis.call('HEXISTS', index, id) == 0 then
     fresh[i] = true
     adding = adding + 1
   end
@@ -46,8 +52,8 @@ for i = 1, n do
   local b = 5 + 6 * (i - 1)
   if fresh[i] then
     local prio = tonumber(ARGV[b + 3])
-    write_job(KEYS[first_job_key + i - 1], KEYS[1], KEYS[2 + prio], now, ARGV[b], ARGV[b + 1],
-      ARGV[b + 2], prio, tonumber(ARGV[b + 4]), ARGV[b + 5], ARGV[opts_base + i],
+    write_job(KEYS[first_job_key + i - 1], index, KEYS[1], KEYS[2 + prio], now, ARGV[b],
+      ARGV[b + 1], ARGV[b + 2], prio, tonumber(ARGV[b + 4]), ARGV[b + 5], ARGV[opts_base + i],
       ARGV[opts_base + n + i])
     reply[i + 1] = 1
   else

@@ -1,8 +1,13 @@
 --[[ progress: record a running job's progress (0..100).
 
 KEYS[1]        job hash
-ARGV[1]        progress
-Returns        {0}; {3}: JOB_NOT_FOUND (removed meanwhile: nothing is written) ]]
-if redis.call('EXISTS', KEYS[1]) == 0 then return {3} end
+KEYS[2]        index hash (jobs held in their entry are WAITING)
+ARGV[1]        progress; ARGV[2] job id
+Returns        {0}; {3}: JOB_NOT_FOUND (removed meanwhile: nothing is written)
+               {4, "waiting"}: WRONG_STATE, the job has not started (nothing is written) ]]
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return {4, 'waiting'} end
+  return {3}
+end
 redis.call('HSET', KEYS[1], 'progress', ARGV[1])
 return {0}

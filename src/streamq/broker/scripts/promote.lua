@@ -3,13 +3,17 @@
 KEYS[1]        delayed sorted set
 KEYS[2]        job hash
 KEYS[3..12]    ready streams for priorities 0..9
+KEYS[13]       index hash (jobs held in their entry are WAITING)
 ARGV[1]        job id
 Returns        {0}: promoted
                {3}: JOB_NOT_FOUND
                {4, state}: WRONG_STATE, the job is not delayed ]]
 local key, id = KEYS[2], ARGV[1]
 local f = redis.call('HMGET', key, 'state', 'prio')
-if not f[1] then return {3} end
+if not f[1] then
+  if redis.call('HEXISTS', KEYS[13], id) == 1 then return {4, 'waiting'} end
+  return {3}
+end
 if f[1] ~= 'delayed' then return {4, f[1]} end
 local entry = redis.call('XADD', KEYS[3 + tonumber(f[2])], '*', 'id', id)
 redis.call('HSET', key, 'state', 'waiting', 'entry', entry)
