@@ -161,20 +161,10 @@ async def exists(ctx: Ctx, key: str) -> bool:
     return bool(await ctx.client.exists(key))
 
 
-def _base36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    text = ""
-    while True:
-        n, d = divmod(n, 36)
-        text = digits[d] + text
-        if n == 0:
-            return text
-
-
 def place(prio: int, entry: str) -> str:
     """The index value ``lib/place.lua`` gives a job held in ``entry`` of stream ``prio``."""
     ms, seq = (int(part) for part in entry.split("-"))
-    return f"{prio}{_base36(ms)}-{_base36(seq)}"
+    return f"{prio}{ms:011x}{seq:x}"
 
 
 async def rewrite_held_job(

@@ -33,7 +33,7 @@ async def held(ctx_app: App, job_id: str) -> tuple[bool, bool]:
 
 def test_place_round_trips() -> None:
     """The index value is short (the smallest allocation) and names priority and entry."""
-    for prio, entry in ((0, "0-0"), (5, "1700000000000-0"), (9, "4102444800000-1234")):
+    for prio, entry in ((0, "0-0"), (5, "1700000000000-0"), (9, "4102444800000-255")):
         value = place(prio, entry)
         assert len(value) <= 14
         assert reads.unplace(value) == (prio, entry)

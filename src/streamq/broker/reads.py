@@ -44,8 +44,7 @@ async def job_fields(
 
 def unplace(place: str) -> tuple[int, str]:
     """The priority and stream entry id that an index value names (``lib/place.lua``)."""
-    ms, seq = place[1:].split("-")
-    return int(place[0]), f"{int(ms, 36)}-{int(seq, 36)}"
+    return int(place[0]), f"{int(place[1:12], 16)}-{int(place[12:], 16)}"
 
 
 def held_job_fields(prio: int, entry: str, entry_fields: dict[str, str]) -> dict[str, str]:
