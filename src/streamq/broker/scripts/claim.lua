@@ -145,7 +145,7 @@ local function defer(prio, stream, entry, key, id, b, job)
   redis.call('XACK', stream, group, entry)
   redis.call('XDEL', stream, entry)
   if job then
-    inline_to_hash(key, index, prio, job, {'attempt', 0, 'state', 'delayed', 'due', due})
+    inline_to_hash(key, prio, job, {'attempt', 0, 'state', 'delayed', 'due', due})
   else
     redis.call('HDEL', key, 'entry')
     redis.call('HSET', key, 'state', 'delayed', 'due', due)
@@ -180,10 +180,12 @@ local function take_key_token(prio, stream, entry, key, id, rk, job)
   return true
 end
 
+-- An entry no worker was given before is its job's current one when the index holds the
+-- job: the job's entries are deleted whenever the index moves or forgets it.
 local function activate_inline(prio, stream, entry, key, job)
-  if not inline_current(index, job, prio, entry) then return drop(stream, entry) end
+  if redis.call('HDEL', index, job.id) == 0 then return drop(stream, entry) end
   if not take_key_token(prio, stream, entry, key, job.id, job.rk, job) then return end
-  inline_to_hash(key, index, prio, job,
+  inline_to_hash(key, prio, job,
     {'attempt', 1, 'state', 'active', 'entry', entry, 'start', now, 'worker', consumer})
   started_job(job.id, prio, entry, job.name, job.data, 1, job.max, job.opts)
 end

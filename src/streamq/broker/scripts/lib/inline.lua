@@ -33,14 +33,13 @@ local function inline_requeue(index, stream, prio, job)
   redis.call('HSET', index, job.id, place(prio, entry))
 end
 
--- inline_to_hash(key, index, prio, job, extra): give the job its hash, holding the entry's
--- fields and the field/value pairs in `extra`, and take it out of the index.
-local function inline_to_hash(key, index, prio, job, extra)
+-- inline_to_hash(key, prio, job, extra): give the job its hash, holding the entry's fields
+-- and the field/value pairs in `extra`. The caller takes the job out of the index.
+local function inline_to_hash(key, prio, job, extra)
   local args = {'name', job.name, 'data', job.data, 'max', job.max, 'prio', prio,
     'enq', job.enq}
   if job.opts then args[#args + 1], args[#args + 2] = 'opts', job.opts end
   if job.rk then args[#args + 1], args[#args + 2] = 'rk', job.rk end
   for i = 1, #extra do args[#args + 1] = extra[i] end
   redis.call('HSET', key, unpack(args))
-  redis.call('HDEL', index, job.id)
 end
