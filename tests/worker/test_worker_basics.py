@@ -10,6 +10,7 @@ import pydantic
 import pytest
 
 from streamq import App, Job, JobState
+from tests.broker.helpers import place
 from tests.helpers import FakeClock, running
 
 
@@ -80,6 +81,29 @@ async def test_priority_order_within_a_tier(app: App) -> None:
         await queue.enqueue("p", prio, priority=prio)
     await app.worker("standard", concurrency=1).run(burst=True)
     assert order == list(range(10))
+
+
+async def test_jobs_whose_entries_share_an_id_in_two_priorities_both_run(app: App) -> None:
+    """Entry ids repeat across the priority streams (same millisecond, same sequence): a
+    worker tells its jobs apart by priority and entry id, so both run and complete."""
+    ran: list[str] = []
+
+    @app.processor("p")
+    async def p(job: Job) -> None:
+        ran.append(job.id)
+
+    queue = app.queue("standard")
+    jobs = [await queue.enqueue("p", None, priority=prio) for prio in (0, 1)]
+    client = (await app.backend()).client
+    for job, prio in zip(jobs, (0, 1), strict=True):
+        stream = queue.keys.ready[prio]
+        [(old, fields)] = await client.xrange(stream)
+        await client.xdel(stream, old)
+        await client.xadd(stream, fields, id="9999999999999-0")
+        await client.hset(queue.keys.index, job.id, place(prio, "9999999999999-0"))
+    await app.worker("standard", concurrency=2).run(burst=True)
+    assert sorted(ran) == sorted(job.id for job in jobs)
+    assert [(await job.info()).state for job in jobs] == [JobState.COMPLETED] * 2
 
 
 async def test_fifo_within_one_priority(app: App) -> None:

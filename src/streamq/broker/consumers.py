@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 
 from streamq.broker.clients import close_client
 from streamq.broker.connection import Connection, translate_errors
 from streamq.broker.keys import GROUP, QueueKeys
+from streamq.broker.records import ClaimedJob, Delivered
+
+if TYPE_CHECKING:
+    from streamq.broker.backend import Backend
 
 
 class BlockingReader:
@@ -23,21 +28,23 @@ class BlockingReader:
         self._priority = {stream: prio for prio, stream in enumerate(keys.ready)}
         self._client: aioredis.Redis | None = None
 
-    async def read(self, block_ms: int) -> list[tuple[int, str, str]]:
+    async def read(self, block_ms: int) -> list[Delivered]:
         """Wait up to ``block_ms`` for new entries in any priority stream.
 
         The entries returned are delivered to the consumer (in its pending list); pass them
-        to the claim script, which starts them or hands them back. Returns
-        (priority, entry id, job id) tuples.
+        to the claim script, which starts them or hands them back. The queue's paused flag
+        is read right after the entries arrive (pipelined: no extra round trip); a job
+        delivered to a paused queue is not offered for an early start.
         """
         if self._client is None:
             self._client = self._connection.blocking_client()
         with translate_errors(self._connection.url):
-            reply: Any = await self._client.xreadgroup(
-                GROUP, self._consumer, self._streams, count=1, block=block_ms
-            )
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.xreadgroup(GROUP, self._consumer, self._streams, count=1, block=block_ms)
+                pipe.hget(self._keys.meta, "paused")
+                reply, paused = await pipe.execute()
         return [
-            (self._priority[stream], entry, fields["id"])
+            _delivered(self._priority[stream], entry, fields, startable=paused != "1")
             for stream, entries in reply or ()
             for entry, fields in entries
             if fields
@@ -50,10 +57,39 @@ class BlockingReader:
             self._client = None
 
 
-async def delete_consumer(client: aioredis.Redis, url: str, keys: QueueKeys, consumer: str) -> None:
-    """Remove a stopped worker's consumer from the group (it owns no entries any more)."""
+def _delivered(priority: int, entry: str, fields: dict[str, str], startable: bool) -> Delivered:
+    held = None
+    if startable and "name" in fields:  # the entry holds the job, at its first attempt
+        with contextlib.suppress(KeyError, ValueError):
+            held = ClaimedJob(fields["id"], priority, entry, fields["name"], fields["data"], 1,
+                              int(fields["max"]), fields.get("opts", ""))
+    return Delivered(priority, entry, fields["id"], held)
+
+
+async def retire_consumer(backend: Backend, keys: QueueKeys, consumer: str, now_ms: int) -> None:
+    """Remove a stopped worker's consumer from the group, once every job it started is
+    recorded or handed back. Entries still in its pending list were delivered by its last
+    blocking read (the stop cancelled the read as Redis answered it) and never claimed:
+    they go back to the queue first, since deleting a consumer makes its pending entries
+    unreachable."""
+    url, client = backend.connection.url, backend.client
     with translate_errors(url):
+        async with client.pipeline(transaction=False) as pipe:
+            for stream in keys.ready:
+                pipe.xpending_range(stream, GROUP, "-", "+", 1000, consumername=consumer)
+            pending: list[Any] = await pipe.execute(raise_on_error=False)
+        left = [(prio, entry["message_id"]) for prio, entries in enumerate(pending)
+                if isinstance(entries, list) for entry in entries]
+        if left:
+            await backend.scripts.claim(keys, consumer, now_ms, 0, [
+                (prio, entry, await _job_id(client, keys.ready[prio], entry))
+                for prio, entry in left])
         async with client.pipeline(transaction=False) as pipe:
             for stream in keys.ready:
                 pipe.xgroup_delconsumer(stream, GROUP, consumer)
             await pipe.execute(raise_on_error=False)
+
+
+async def _job_id(client: aioredis.Redis, stream: str, entry: str) -> str:
+    found: Any = await client.xrange(stream, entry, entry)
+    return str(found[0][1].get("id", "")) if found else ""

@@ -31,6 +31,23 @@ class ClaimedJob(NamedTuple):
     attempts: int
     opts: str
 
+    @property
+    def entry_key(self) -> tuple[int, str]:
+        """(priority, entry id): what identifies this start of the job in its worker. An
+        entry id alone does not: ids repeat across the priority streams."""
+        return self.priority, self.entry
+
+
+class Delivered(NamedTuple):
+    """An entry a blocking read delivered to a worker, for claim to start or hand back.
+    ``held``: the job, when the entry holds it (``lib/inline.lua``) and so can start before
+    claim confirms it."""
+
+    priority: int
+    entry: str
+    job_id: str
+    held: ClaimedJob | None
+
 
 class Finished(NamedTuple):
     """A completed job, as complete records it."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -20,7 +21,7 @@ import redis.exceptions as rex
 from streamq import errors
 from streamq.broker.connection import Connection, translate_errors
 from streamq.broker.keys import GROUP, QueueKeys
-from streamq.broker.records import ClaimedJob, Finished, NewJob
+from streamq.broker.records import ClaimedJob, Delivered, Finished, NewJob
 from streamq.broker.schedules import ScheduleScripts
 
 if TYPE_CHECKING:
@@ -173,7 +174,7 @@ class Scripts(ScheduleScripts):
 
     async def claim(
         self, keys: QueueKeys, consumer: str, now_ms: int, count: int,
-        delivered: list[tuple[int, str, str]] | None = None, *,
+        delivered: Sequence[tuple[int, str, str] | Delivered] | None = None, *,
         rate_limit: RateLimit | None = None, rate_limit_per_key: RateLimit | None = None,
         defer_budget: int = DEFER_BUDGET,
     ) -> list[ClaimedJob] | RateLimited | None:
@@ -182,8 +183,8 @@ class Scripts(ScheduleScripts):
         args: list[Any] = [GROUP, consumer, now_ms, count, keys.job_prefix,
                            *_bucket_args(rate_limit), *_bucket_args(rate_limit_per_key),
                            defer_budget, len(delivered or ())]
-        for prio, entry, job_id in delivered or ():
-            args += [prio, entry, job_id]
+        for one in delivered or ():
+            args += [one[0], one[1], one[2]]  # priority, entry id, job id
         reply = await self._run(
             "claim", (keys.meta, *keys.ready, keys.delayed, keys.rate, keys.index), args)
         if reply[0] in (PAUSED, RATE_LIMITED):

@@ -9,17 +9,17 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
 import structlog
 
-from streamq.broker.consumers import BlockingReader, delete_consumer
-from streamq.broker.records import ClaimedJob, Finished
+from streamq.broker.consumers import BlockingReader, retire_consumer
+from streamq.broker.records import ClaimedJob, Delivered, Finished
 from streamq.broker.scripts import RateLimited
 from streamq.errors import ConnectionError, QueueStateLost
 from streamq.worker.runner import Completed, run_job
+from streamq.worker.running import Early, Running, claim_early
 from streamq.worker.scheduler import fire_due
 from streamq.worker.upkeep import PROMOTE_BATCH, RETRY_PAUSE_S, Upkeep
 
@@ -40,23 +40,6 @@ CLAIM_AHEAD_BELOW_S = 0.02
 worker runs the jobs it holds; longer jobs never wait in a worker (docs/architecture.md)."""
 
 
-@dataclass(slots=True, eq=False)
-class Running:
-    """A job this worker started and has not yet recorded the outcome of."""
-
-    job: ClaimedJob
-    task: asyncio.Task[None] | None = None
-    cancelled: bool = False
-    counted: bool = False
-    """Counted as processed (its outcome is known, perhaps not yet recorded)."""
-
-    def cancel(self) -> None:
-        """Stop the job's task (shutdown, or the lease was lost); its outcome is dropped."""
-        self.cancelled = True
-        if self.task is not None:
-            self.task.cancel()
-
-
 class TierRunner:
     """Runs the jobs of one tier with its own concurrency limit."""
 
@@ -67,7 +50,7 @@ class TierRunner:
         self.keys = self.queue.keys
         self.concurrency = concurrency
         self.consumer = consumer
-        self.active: dict[str, Running] = {}
+        self.active: dict[tuple[int, str], Running] = {}
         self.processed = 0
         self.on_finished: Callable[[], None] | None = None
         """Called after each finished job (the worker's recycling watch sets it)."""
@@ -135,42 +118,38 @@ class TierRunner:
         if cancelled := [r.task for r in unfinished if r.task is not None]:
             await asyncio.wait(cancelled, timeout=5)
         if unfinished:
-            with contextlib.suppress(ConnectionError):
-                await backend.scripts.release(
-                    self.keys, self.consumer,
-                    [(r.job.id, r.job.priority, r.job.entry) for r in unfinished],
-                )
+            await self._release(backend, unfinished)
             log.warning("handed running jobs back at shutdown", tier=self.keys.tier,
                         jobs=[r.job.id for r in unfinished])
-            for running in unfinished:
-                self.active.pop(running.job.entry, None)
         with anyio.move_on_after(5):
             while self.active:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
         if not self.active:
             with contextlib.suppress(ConnectionError):
-                await delete_consumer(backend.client, backend.connection.url, self.keys,
-                                      self.consumer)
+                await retire_consumer(backend, self.keys, self.consumer, self.app.now_ms())
 
     async def _hand_back_held(self, backend: Backend) -> None:
         """Jobs claimed ahead that never started go back to the queue at once (their
         attempt uncounted), so a stopping worker does not sit on them."""
         held = [r for r in self._held if not r.cancelled]
         self._held.clear()
-        if not held:
-            return
+        if held:
+            await self._release(backend, held)
+            self._slot_freed.set()
+
+    async def _release(self, backend: Backend, jobs: list[Running]) -> None:
+        """Hand ``jobs`` back to the queue, attempt uncounted, and forget them."""
         with contextlib.suppress(ConnectionError):
             await backend.scripts.release(
-                self.keys, self.consumer, [(r.job.id, r.job.priority, r.job.entry) for r in held])
-        for running in held:
-            self.active.pop(running.job.entry, None)
-        self._slot_freed.set()
+                self.keys, self.consumer, [(r.job.id, r.job.priority, r.job.entry) for r in jobs])
+        for running in jobs:
+            self.active.pop(running.job.entry_key, None)
 
     # ----------------------------------------------------------------- claiming
 
     async def _fetch_loop(self, backend: Backend, burst: bool) -> None:
-        delivered: list[tuple[int, str, str]] = []
+        delivered: list[Delivered] = []
         wakeup = backend.connection.wakeup
         swept = False  # burst: a claim made after a promotion pass found nothing new
         while not self._stopping:
@@ -207,7 +186,34 @@ class TierRunner:
             delivered = await self._idle(backend, mark, paused=False)
 
     async def _claim(
-        self, backend: Backend, free: int, delivered: list[tuple[int, str, str]], burst: bool
+        self, backend: Backend, free: int, delivered: list[Delivered], burst: bool
+    ) -> list[ClaimedJob] | RateLimited | None:
+        """Claim; jobs held in entries a blocking read delivered start while the claim
+        travels, so an idle worker starts a job one round trip sooner (not with rate limits,
+        which only claim can apply)."""
+        claim = self._claim_in_redis(backend, free, delivered, burst)
+        limited = self.settings.rate_limit or self.settings.rate_limit_per_key
+        if limited or not any(one.held for one in delivered):
+            return await claim
+        claimed, refused = await claim_early(
+            claim, lambda: self._start_early(backend, delivered, free))
+        for running in refused:
+            log.info("job not started after all", tier=self.keys.tier, job_id=running.job.id)
+            running.cancel()
+            self.active.pop(running.job.entry_key, None)
+        return claimed
+
+    def _start_early(self, backend: Backend, delivered: list[Delivered], free: int) -> Early:
+        early: Early = {}
+        for one in delivered:
+            if one.held is not None and len(early) < free and self._running < self.concurrency:
+                running = Running(one.held, confirmed=asyncio.get_running_loop().create_future())
+                self.active[one.held.entry_key] = early[one.held.entry_key] = running
+                self._launch(backend, running)
+        return early
+
+    async def _claim_in_redis(
+        self, backend: Backend, free: int, delivered: list[Delivered], burst: bool
     ) -> list[ClaimedJob] | RateLimited | None:
         try:
             return await backend.scripts.claim(
@@ -261,7 +267,7 @@ class TierRunner:
         ahead = self.concurrency if self._job_seconds < CLAIM_AHEAD_BELOW_S else 0
         return self.concurrency + ahead - len(self.active) + unrecorded
 
-    async def _idle(self, backend: Backend, mark: int, paused: bool) -> list[tuple[int, str, str]]:
+    async def _idle(self, backend: Backend, mark: int, paused: bool) -> list[Delivered]:
         """Wait for work: in a blocking read on Redis, on the wake-up when embedded."""
         wakeup = backend.connection.wakeup
         with anyio.CancelScope() as scope:
@@ -279,7 +285,7 @@ class TierRunner:
                 self._idle_scope = None
         return []
 
-    async def _blocking_read(self, backend: Backend) -> list[tuple[int, str, str]]:
+    async def _blocking_read(self, backend: Backend) -> list[Delivered]:
         if self._reader is None:
             self._reader = BlockingReader(backend.connection, self.keys, self.consumer)
         try:
@@ -294,7 +300,9 @@ class TierRunner:
     # ----------------------------------------------------------------- running
 
     def _start(self, backend: Backend, job: ClaimedJob) -> None:
-        running = self.active[job.entry] = Running(job)
+        if job.entry_key in self.active:  # it started early, before its claim answered
+            return
+        running = self.active[job.entry_key] = Running(job)
         if self._running < self.concurrency:
             self._launch(backend, running)
         else:
@@ -339,6 +347,8 @@ class TierRunner:
             self._running -= 1
             self._job_seconds += (time.monotonic() - started - self._job_seconds) / 16
             self._start_held(backend)
+        if running.confirmed is not None and not await running.confirmed:
+            return
         if isinstance(outcome, Completed):
             self._done.append((running, Finished(job.id, job.priority, job.entry,
                                                  outcome.result)))
@@ -362,7 +372,7 @@ class TierRunner:
     def done_with(self, running: Running) -> None:
         """Forget a job whose outcome is recorded or dropped (lease lost): its slot and its
         lease are free."""
-        if self.active.pop(running.job.entry, None) is not None:
+        if self.active.pop(running.job.entry_key, None) is not None:
             self._count(running)
         self._slot_freed.set()
 

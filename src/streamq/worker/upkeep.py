@@ -105,7 +105,7 @@ class Upkeep:
         renewed = await backend.scripts.extend(
             self.keys, self.runner.consumer, [(r.job.priority, r.job.entry) for r in running])
         for r, ok in zip(running, renewed, strict=True):
-            if not ok and r.job.entry in active:
+            if not ok and r.job.entry_key in active:
                 log.warning("lease lost: the job was reclaimed or removed; cancelling it here",
                             tier=self.keys.tier, job_id=r.job.id)
                 r.cancel()

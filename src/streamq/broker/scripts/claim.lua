@@ -27,7 +27,8 @@ Returns        {0, n, then per job: id, priority, entry, name, data, attempt, ma
                tier's bucket is empty (delivered entries were handed back), or wait is 0: the
                defer budget ran out with jobs left to look at.
 Entries whose job hash is gone (removed, or lost with Redis's data) are acknowledged and
-dropped. Delivered entries beyond `count` are handed back, so claims never exceed slots.
+dropped. Delivered entries beyond `count` are handed back, so claims never exceed slots
+(count 0: a stopping worker hands back what its last blocking read delivered).
 A job whose key has no token left goes to DELAYED (attempt unchanged) until its key's next
 free token; later jobs of the same key are spread one token interval apart.
 A job held in its entry alone (lib/inline) gets its hash when it starts or is deferred.
@@ -52,20 +53,23 @@ local function forget_deleted(prio, entry, id)
 end
 
 -- A delivered entry goes back to the stream's tail, if it is still the job's current one.
+-- An entry its job started from (a claim whose reply was lost) stays pending, for reclaim.
 local function hand_back(prio, stream, entry, id)
   local fields = entry_fields(stream, entry)
+  local job = fields and inline_job(fields)
+  local key = prefix .. id
+  local cur = redis.call('HMGET', key, 'entry', 'state')
+  if cur[1] == entry and cur[2] ~= 'waiting' then return end
   if not fields then forget_deleted(prio, entry, id) end
   redis.call('XACK', stream, group, entry)
   redis.call('XDEL', stream, entry)
-  local job = fields and inline_job(fields)
   if job then
     if inline_current(index, job, prio, entry) then
       inline_requeue(index, stream, prio, job)
     end
     return
   end
-  local key = prefix .. id
-  if redis.call('HGET', key, 'entry') == entry then
+  if cur[1] == entry then
     local fresh = redis.call('XADD', stream, '*', 'id', id)
     redis.call('HSET', key, 'entry', fresh)
   end
