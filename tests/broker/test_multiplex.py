@@ -5,6 +5,7 @@ answering)."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 
 import hiredis
@@ -43,6 +44,20 @@ async def test_an_error_reply_fails_only_its_call(mux: Multiplexer) -> None:
     assert replies[0] == "a" and replies[2] == "b"
     assert isinstance(replies[1], rex.ResponseError)
     assert "unknown command" in str(replies[1])
+
+
+async def test_execute_many_sends_in_order_and_raises_the_first_error(
+    mux: Multiplexer, client: aioredis.Redis
+) -> None:
+    """Replies come back in command order; an error is raised only after every reply is in,
+    so the commands after it still ran and later calls get their own replies."""
+    key = f"mux-many-{uuid.uuid4().hex}"
+    assert await mux.execute_many(("SET", key, "1"), ("INCR", key), ("GET", key)) == [
+        "OK", 2, "2"]
+    with pytest.raises(rex.ResponseError, match="unknown command"):
+        await mux.execute_many(("INCR", key), ("NOSUCHCOMMAND",), ("INCR", key))
+    assert await mux.execute("GET", key) == "4"
+    await client.delete(key)
 
 
 async def test_noscript_is_redis_pys_exception(mux: Multiplexer) -> None:

@@ -51,6 +51,21 @@ class Multiplexer:
         """Send one command and return its reply (redis-py's exceptions on error)."""
         if self._connection is None:
             await self._connect()
+        return await self._queue(args)
+
+    async def execute_many(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Send ``commands`` in one write and return their replies; the first error (in
+        command order) is raised once every reply is in."""
+        if self._connection is None:
+            await self._connect()
+        replies = await asyncio.gather(*(self._queue(args) for args in commands),
+                                       return_exceptions=True)
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                raise reply
+        return replies
+
+    def _queue(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         reply: asyncio.Future[Any] = loop.create_future()
         if not self._unsent:
@@ -59,7 +74,7 @@ class Multiplexer:
         self._waiting.append((reply, loop.time()))
         if self._watchdog is None:
             self._watchdog = loop.call_later(self._reply_timeout, self._check_overdue)
-        return await reply
+        return reply
 
     async def aclose(self) -> None:
         """Close the connection; calls still waiting get ``ConnectionError``."""
