@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import hiredis
 import pytest
@@ -35,6 +36,34 @@ async def test_concurrent_calls_share_one_connection_and_keep_order(mux: Multipl
     assert replies == [str(i) for i in range(500)]
     ids = await asyncio.gather(*(mux.execute("CLIENT", "ID") for _ in range(50)))
     assert len(set(ids)) == 1
+
+
+async def test_a_lone_call_is_written_at_once_and_a_burst_in_two_writes(
+    mux: Multiplexer,
+) -> None:
+    """The first command of a loop turn goes out at once (nothing waits for a flush); the
+    rest of the turn's commands go out together at its end."""
+    await mux.execute("PING")
+    transport: Any = mux._transport
+    writes: list[bytes] = []
+    real_write = transport.write
+
+    def counting_write(data: bytes) -> None:
+        writes.append(data)
+        real_write(data)
+
+    transport.write = counting_write
+    try:
+        call = asyncio.ensure_future(mux.execute("ECHO", "alone"))
+        await asyncio.sleep(0)  # the call's first step ran
+        assert len(writes) == 1 and b"alone" in writes[0]
+        assert await call == "alone"
+        writes.clear()
+        replies = await asyncio.gather(*(mux.execute("ECHO", str(i)) for i in range(100)))
+        assert replies == [str(i) for i in range(100)]
+        assert len(writes) == 2 and writes[1].count(b"ECHO") == 99
+    finally:
+        transport.write = real_write
 
 
 async def test_an_error_reply_fails_only_its_call(mux: Multiplexer) -> None:

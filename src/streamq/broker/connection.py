@@ -231,31 +231,40 @@ def translate_errors(url: str) -> Iterator[None]:
     """Turn redis-py's connection-level errors into streamq errors that say what to do."""
     try:
         yield
-    except rex.AuthenticationError as exc:
-        raise errors.ConnectionError(
+    except Exception as exc:
+        better = translated(exc, url)
+        if better is None:
+            raise
+        raise better from None
+
+
+def translated(exc: Exception, url: str) -> Exception | None:
+    """The streamq error that says what to do about redis-py's ``exc``, or None to let
+    ``exc`` through (:func:`translate_errors` without the context manager, for the hot
+    path)."""
+    if isinstance(exc, rex.AuthenticationError):
+        return errors.ConnectionError(
             f"Redis at {redact(url)} refused the credentials ({exc}): put the right user and "
             "password in the URL, redis://user:password@host:port/db"
-        ) from None
-    except CLUSTER_ERRORS as exc:
-        raise _cluster_error(exc, url) from None
-    except rex.ResponseError as exc:
-        translated = _refusal(exc, url)
-        if translated is None:
-            raise
-        raise translated from None
-    except (rex.ConnectionError, rex.TimeoutError, OSError) as exc:
+        )
+    if isinstance(exc, CLUSTER_ERRORS):
+        return _cluster_error(exc, url)
+    if isinstance(exc, rex.ResponseError):
+        return _refusal(exc, url)
+    if isinstance(exc, rex.ConnectionError | rex.TimeoutError | OSError):
         if "SSL" in str(exc) or isinstance(exc, ssl.SSLError):
-            raise errors.ConnectionError(
+            return errors.ConnectionError(
                 f"TLS handshake with Redis at {redact(url)} failed: {exc}. Check the URL's "
                 "ssl_ca_certs (the CA that signed the server's certificate), ssl_certfile and "
                 "ssl_keyfile (when the server sets tls-auth-clients), and that the host name "
                 "matches the certificate (docs/security.md)"
-            ) from None
-        raise errors.ConnectionError(
+            )
+        return errors.ConnectionError(
             f"cannot reach Redis at {redact(url)}: {exc}. Is redis-server running there? "
             "Set the URL with App(url), --url or STREAMQ_URL. If a call timed out, its outcome "
             "is unknown: enqueue again with the same job_id, which is safe" + _tls_hint(url, exc)
-        ) from None
+        )
+    return None
 
 
 def _refusal(exc: rex.ResponseError, url: str) -> errors.StreamqError | None:

@@ -43,6 +43,8 @@ class Multiplexer:
         self._transport: asyncio.WriteTransport | None = None
         self._waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
         self._unsent: list[bytes] = []
+        self._turn_started = False
+        """A command was written in this event-loop turn: later ones wait for its end."""
         self._watchdog: asyncio.TimerHandle | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -66,12 +68,16 @@ class Multiplexer:
         return replies
 
     def _queue(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
+        # The first command of a loop turn is written at once (a lone call waits for no
+        # flush); those that follow in the same turn go out together at its end.
         loop = asyncio.get_running_loop()
         reply: asyncio.Future[Any] = loop.create_future()
-        if not self._unsent:
-            loop.call_soon(self._flush)
         self._unsent.append(hiredis.pack_command(args))
         self._waiting.append((reply, loop.time()))
+        if not self._turn_started:
+            self._turn_started = True
+            loop.call_soon(self._end_turn)
+            self._flush()
         if self._watchdog is None:
             self._watchdog = loop.call_later(self._reply_timeout, self._check_overdue)
         return reply
@@ -113,6 +119,10 @@ class Multiplexer:
         transport.set_protocol(_ReplyProtocol(self, connection))
         self._transport = transport
         connecting.set_result(None)
+
+    def _end_turn(self) -> None:
+        self._turn_started = False
+        self._flush()
 
     def _flush(self) -> None:
         if self._transport is None or not self._unsent:
