@@ -146,6 +146,7 @@ class Queue:
             attempts=resolved_attempts or self.settings.attempts,
             opts=codec.encode(opts) if opts else "",
             rate_key=resolve_rate_key(processor, data, rate_key),
+            made_id=job_id is None,
         )
 
     # ----------------------------------------------------------------- inspecting

@@ -156,3 +156,27 @@ async def test_id_is_reusable_once_the_job_is_gone(app: App) -> None:
     await ctx.scripts.remove(ctx.keys, "a")
     assert await enqueue(ctx, new_job("a")) == [True]
     assert (await job_hash(ctx, "a"))["state"] == "waiting"
+
+
+async def test_a_resent_bulk_call_with_streamq_ids_adds_nothing(app: App) -> None:
+    """Ids streamq made are looked up through the first one only: a resent call (same ids)
+    finds it and adds none of them, while new ids in a new call are all added."""
+    ctx = await open_ctx(app)
+    jobs = [new_job()._replace(made_id=True) for _ in range(600)]
+    assert await enqueue(ctx, *jobs) == [True] * 600
+    assert await enqueue(ctx, *jobs) == [False] * 600
+    assert await stream_total(ctx) == 600
+    assert await ctx.client.hlen(ctx.keys.index) == 600
+    more = [new_job()._replace(made_id=True) for _ in range(3)]
+    assert await enqueue(ctx, *more) == [True] * 3
+    assert [j.id for j in await claim(ctx, count=1000)] == [j.id for j in jobs + more]
+
+
+async def test_caller_ids_are_each_looked_up_beside_streamq_ids(app: App) -> None:
+    """A caller's job_id is checked on its own even in a batch of streamq ids."""
+    ctx = await open_ctx(app)
+    await enqueue(ctx, new_job("taken"))
+    batch = [new_job()._replace(made_id=True), new_job("taken"), new_job("free"),
+             new_job()._replace(made_id=True)]
+    assert await enqueue(ctx, *batch) == [True, False, True, True]
+    assert await stream_total(ctx) == 4

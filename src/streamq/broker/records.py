@@ -17,6 +17,8 @@ class NewJob(NamedTuple):
     attempts: int
     opts: str
     rate_key: str = ""
+    made_id: bool = False
+    """The id is streamq's own (random), not the caller's ``job_id``."""
 
 
 class ClaimedJob(NamedTuple):

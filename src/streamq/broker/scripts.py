@@ -169,6 +169,7 @@ class Scripts(ScheduleScripts):
             args += [job.id, job.name, job.data, job.priority, job.due_ms, job.attempts]
         args += [job.opts for job in jobs]
         args += [job.rate_key for job in jobs]
+        args += [int(job.made_id) for job in jobs]
         job_keys = [keys.job_prefix + job.id for job in jobs]
         reply = await self._run("enqueue", [keys.delayed, *keys.ready, keys.index, *job_keys], args,
                                 resend=True)

@@ -48,8 +48,9 @@ end
 
 if fresh then
   local prio = tonumber(ARGV[11])
-  write_job(job_key, KEYS[15], KEYS[3], KEYS[4 + prio], now, ARGV[8], ARGV[9], ARGV[10], prio,
-    tonumber(ARGV[12]), ARGV[13], ARGV[14], ARGV[15])
+  local held = write_job(job_key, KEYS[3], KEYS[4 + prio], now, ARGV[8], ARGV[9], ARGV[10],
+    prio, tonumber(ARGV[12]), ARGV[13], ARGV[14], ARGV[15])
+  if held then redis.call('HSET', KEYS[15], ARGV[8], held) end
 end
 
 local next_tick = tonumber(ARGV[4])

@@ -1,11 +1,11 @@
--- write_job(key, index, delayed, stream, now, id, name, data, prio, due, max, opts, rk): write
--- one new job. Due now (WAITING), the job lives in its entry in `stream` alone, and `index`
--- maps its id to its entry (lib/inline); claim gives it a hash when it starts. Due later
--- (DELAYED), it gets its place in the `delayed` set and a hash (fields in
--- docs/architecture.md) in one HSET. The first write grows memory, so an out-of-memory
--- rejection happens before anything is written.
-local function write_job(key, index, delayed, stream, now, id, name, data, prio, due, max,
-                         opts, rk)
+-- write_job(key, delayed, stream, now, id, name, data, prio, due, max, opts, rk): write one
+-- new job. Due now (WAITING), the job lives in its entry in `stream` alone (lib/inline), and
+-- write_job returns its place (lib/place): the caller maps the id to it in the index hash
+-- (claim gives the job a hash when it starts). Due later (DELAYED), it gets its place in
+-- the `delayed` set and a hash (fields in docs/architecture.md) in one HSET, and write_job
+-- returns nil. The first write grows memory, so an out-of-memory rejection happens before
+-- anything is written.
+local function write_job(key, delayed, stream, now, id, name, data, prio, due, max, opts, rk)
   local fields
   if due <= now then
     fields = {'id', id, 'name', name, 'data', data, 'max', max, 'enq', now}
@@ -21,9 +21,9 @@ local function write_job(key, index, delayed, stream, now, id, name, data, prio,
   end
   if due <= now then
     local entry = redis.call('XADD', stream, '*', unpack(fields))
-    redis.call('HSET', index, id, place(prio, entry))
-  else
-    redis.call('ZADD', delayed, due, id)
-    redis.call('HSET', key, unpack(fields))
+    return place(prio, entry)
   end
+  redis.call('ZADD', delayed, due, id)
+  redis.call('HSET', key, unpack(fields))
+  return nil
 end
