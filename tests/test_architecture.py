@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "streamq"
@@ -41,3 +43,14 @@ def test_modules_stay_small() -> None:
     """Around 400 lines at most per module (STYLE.md)."""
     sizes = {str(p.relative_to(SRC)): len(p.read_text().splitlines()) for p in SRC.rglob("*.py")}
     assert {name: n for name, n in sizes.items() if n > 420} == {}
+
+
+def test_a_worker_start_imports_neither_pytest_nor_pydantic() -> None:
+    """What ``streamq worker --app ...`` imports before its first job: pytest (the plugin)
+    costs about 0.2 s and pydantic about 0.06 s, and neither is needed by an app without
+    models."""
+    code = ("import sys; import streamq, streamq.cli, streamq.loading, streamq.worker.worker; "
+            "print(sorted(m for m in ('pytest', 'pydantic') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import pydantic
 import structlog
 
 from streamq import schedules as schedule_ops
@@ -33,6 +32,8 @@ from streamq.scheduling.backoff import Backoff
 from streamq.timeunits import Duration, to_seconds
 
 if TYPE_CHECKING:
+    import pydantic
+
     from streamq.scheduling.schedule import ScheduleInfo
     from streamq.worker.worker import Worker
 
@@ -111,10 +112,11 @@ class App:
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"processor name must be a non-empty string, got {name!r}")
         self._settings(tier)
-        if model is not None and not (
-            isinstance(model, type) and issubclass(model, pydantic.BaseModel)
-        ):
-            raise ConfigurationError("model= takes a pydantic BaseModel subclass")
+        if model is not None:
+            import pydantic  # only apps with models pay for importing it
+
+            if not (isinstance(model, type) and issubclass(model, pydantic.BaseModel)):
+                raise ConfigurationError("model= takes a pydantic BaseModel subclass")
         if attempts is not None and (type(attempts) is not int or attempts < 1):
             raise ConfigurationError(f"attempts must be an integer >= 1, got {attempts!r}")
         if backoff is not None and not isinstance(backoff, Backoff):

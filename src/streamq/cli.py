@@ -31,7 +31,7 @@ Command = Callable[[argparse.Namespace], Awaitable[int]]
 def build_app(args: argparse.Namespace) -> App:
     """The App a command works on: ``--app``'s, or one built from ``--url`` alone."""
     if args.app:
-        from streamq.testing.pytest_plugin import load_app
+        from streamq.loading import load_app
 
         app = load_app(args.app)
         return app.using(args.url) if args.url else app

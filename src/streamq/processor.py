@@ -6,13 +6,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import pydantic
-
 from streamq import codec
 from streamq.errors import ConfigurationError, InvalidPayload
 from streamq.scheduling.backoff import Backoff
 
 if TYPE_CHECKING:
+    import pydantic
+
     from streamq.job import Job
 
 ProcessorFn = Callable[["Job"], Awaitable[Any]]
@@ -42,6 +42,8 @@ class Processor:
         """``data`` checked against ``model``, as plain JSON-ready values."""
         if self.model is None:
             return data
+        import pydantic  # only apps with models pay for importing it (~60 ms at start)
+
         try:
             if isinstance(data, self.model):
                 return data.model_dump(mode="json")
@@ -57,6 +59,8 @@ class Processor:
         data = codec.decode(data_json)
         if self.model is None:
             return data
+        import pydantic
+
         try:
             return self.model.model_validate(data)
         except pydantic.ValidationError as exc:
