@@ -13,6 +13,8 @@ _decode = json.JSONDecoder().decode
 
 def encode(value: Any, *, what: str = "job data", limit: int | None = None) -> str:
     """Encode ``value`` as compact JSON, or raise :class:`InvalidPayload` saying why."""
+    if value is None:  # most processors return nothing: no encoder call per job
+        return "null"
     try:
         text = _encoder.encode(value)
     except (TypeError, ValueError, RecursionError) as exc:
