@@ -146,7 +146,7 @@ async def stored_jobs(redis_url: str, namespace: str) -> tuple[int, int]:
     try:
         length = await client.xlen(keys.ready[0])
         hashes = [k async for k in client.scan_iter(match=keys.job_prefix + "*")]
-        held = await client.hlen(keys.index)
+        held = len(await client.hgetall(keys.index))  # HLEN is not in the documented ACL
     finally:
         await client.aclose()
     return length, len(hashes) + held

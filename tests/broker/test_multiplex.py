@@ -80,12 +80,13 @@ async def test_execute_many_sends_in_order_and_raises_the_first_error(
 ) -> None:
     """Replies come back in command order; an error is raised only after every reply is in,
     so the commands after it still ran and later calls get their own replies."""
-    key = f"mux-many-{uuid.uuid4().hex}"
-    assert await mux.execute_many(("SET", key, "1"), ("INCR", key), ("GET", key)) == [
-        "OK", 2, "2"]
+    key = f"t-mux-many-{uuid.uuid4().hex}"  # commands and key the documented ACL allows
+    assert await mux.execute_many(
+        ("HSET", key, "n", "1"), ("HINCRBY", key, "n", 1), ("HGET", key, "n")) == [1, 2, "2"]
     with pytest.raises(rex.ResponseError, match="unknown command"):
-        await mux.execute_many(("INCR", key), ("NOSUCHCOMMAND",), ("INCR", key))
-    assert await mux.execute("GET", key) == "4"
+        await mux.execute_many(("HINCRBY", key, "n", 1), ("NOSUCHCOMMAND",),
+                               ("HINCRBY", key, "n", 1))
+    assert await mux.execute("HGET", key, "n") == "4"
     await client.delete(key)
 
 
