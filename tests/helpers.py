@@ -1,16 +1,33 @@
 """Small helpers shared by the tests: a settable clock, waiting for a condition, running a
-worker in the background."""
+worker in the background, counting processors running at once."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import pytest
 
 from streamq import Worker
+
+
+class Gauge:
+    """How many processors run at once (``now``) and the most seen (``most``): a processor
+    wraps its body in ``with gauge.running():``."""
+
+    def __init__(self) -> None:
+        self.now = self.most = 0
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        self.now += 1
+        self.most = max(self.most, self.now)
+        try:
+            yield
+        finally:
+            self.now -= 1
 
 
 class FakeClock:

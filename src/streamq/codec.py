@@ -13,10 +13,8 @@ _decode = json.JSONDecoder().decode
 
 def encode(value: Any, *, what: str = "job data", limit: int | None = None) -> str:
     """Encode ``value`` as compact JSON, or raise :class:`InvalidPayload` saying why."""
-    if value is None:  # most processors return nothing: no encoder call per job
-        return "null"
-    try:
-        text = _encoder.encode(value)
+    try:  # most processors return nothing: None needs no encoder call
+        text = "null" if value is None else _encoder.encode(value)
     except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidPayload(
             f"{what} must be plain JSON (dict, list, str, int, float, bool, None): {exc}; "

@@ -66,6 +66,18 @@ async def test_a_lone_call_is_written_at_once_and_a_burst_in_two_writes(
         transport.write = real_write
 
 
+async def test_a_turn_cut_short_by_a_closed_loop_does_not_hold_back_writes(
+    mux: Multiplexer,
+) -> None:
+    """A command written in a loop that closed before its turn ended: a call in the next
+    loop is still written at once, not left waiting for a turn end that never comes."""
+    await mux.execute("PING")
+    dead = asyncio.new_event_loop()
+    dead.close()
+    mux._turn_loop = dead
+    assert await asyncio.wait_for(mux.execute("ECHO", "written"), 2) == "written"
+
+
 async def test_an_error_reply_fails_only_its_call(mux: Multiplexer) -> None:
     replies = await asyncio.gather(
         mux.execute("ECHO", "a"), mux.execute("NOSUCHCOMMAND"), mux.execute("ECHO", "b"),

@@ -27,3 +27,11 @@ def test_exactly_at_the_limit_is_accepted() -> None:
 def test_non_json_values_are_rejected(value: object) -> None:
     with pytest.raises(InvalidPayload, match="plain JSON"):
         codec.encode(value)
+
+
+def test_none_is_null_and_still_within_the_limit() -> None:
+    """None encodes without the encoder, but the size limit still applies to it."""
+    assert codec.encode(None) == "null"
+    assert codec.encode(None, limit=4) == "null"
+    with pytest.raises(PayloadTooLarge):
+        codec.encode(None, limit=3)

@@ -11,7 +11,7 @@ import pytest
 
 from streamq import App, Job, JobState
 from tests.broker.helpers import place
-from tests.helpers import FakeClock, running
+from tests.helpers import FakeClock, Gauge, running
 
 
 async def test_processor_sees_job_and_result_is_stored(app: App) -> None:
@@ -122,20 +122,17 @@ async def test_fifo_within_one_priority(app: App) -> None:
 @pytest.mark.parametrize("limit", [1, 3])
 async def test_concurrency_limit_is_respected(app: App, limit: int) -> None:
     """No more than ``concurrency`` jobs run at once, and the limit is actually reached."""
-    current = peak = 0
+    gauge = Gauge()
 
     @app.processor("busy")
     async def busy(job: Job) -> None:
-        nonlocal current, peak
-        current += 1
-        peak = max(peak, current)
-        await asyncio.sleep(0.03)
-        current -= 1
+        with gauge.running():
+            await asyncio.sleep(0.03)
 
     await app.queue("standard").enqueue_many([("busy", i) for i in range(3 * limit + 1)])
     worker = app.worker("standard", concurrency=limit)
     await worker.run(burst=True)
-    assert peak == limit
+    assert gauge.most == limit
     assert worker.processed == 3 * limit + 1
     assert (await app.queue("standard").counts())["completed"] == 3 * limit + 1
 

@@ -8,30 +8,24 @@ from __future__ import annotations
 import asyncio
 
 from streamq import App, Job, JobState
-from tests.helpers import running, until
+from tests.helpers import Gauge, running, until
 
 
 async def test_short_jobs_are_claimed_ahead_but_run_at_most_concurrency_at_once(
     app: App,
 ) -> None:
-    now_running, most_running = 0, 0
+    gauge = Gauge()
     release = asyncio.Event()
 
     @app.processor("quick")
     async def quick(job: Job) -> None:
-        nonlocal now_running, most_running
-        now_running += 1
-        most_running = max(most_running, now_running)
-        await asyncio.sleep(0)
-        now_running -= 1
+        with gauge.running():
+            await asyncio.sleep(0)
 
     @app.processor("blocker")
     async def blocker(job: Job) -> None:
-        nonlocal now_running, most_running
-        now_running += 1
-        most_running = max(most_running, now_running)
-        await release.wait()
-        now_running -= 1
+        with gauge.running():
+            await release.wait()
 
     queue = app.queue()
     async with running(app.worker("standard", concurrency=2)):
@@ -45,12 +39,12 @@ async def test_short_jobs_are_claimed_ahead_but_run_at_most_concurrency_at_once(
             return (await queue.counts())["active"] == 4
 
         await until(holding)  # two running, two claimed ahead
-        assert most_running == 2
+        assert gauge.most == 2
         assert {await job.state() for job in held} == {JobState.ACTIVE}
         release.set()
         for job in blockers + held:
             await job.result(timeout=5)
-    assert most_running == 2
+    assert gauge.most == 2
 
 
 async def _all_done(jobs: list[Job]) -> bool:

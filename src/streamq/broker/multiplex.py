@@ -43,8 +43,9 @@ class Multiplexer:
         self._transport: asyncio.WriteTransport | None = None
         self._waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
         self._unsent: list[bytes] = []
-        self._turn_started = False
-        """A command was written in this event-loop turn: later ones wait for its end."""
+        self._turn_loop: asyncio.AbstractEventLoop | None = None
+        """The loop whose current turn wrote a command (later ones wait for the turn's end);
+        a loop, not a flag, so a turn cut short by a closed loop never blocks the next."""
         self._watchdog: asyncio.TimerHandle | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -74,8 +75,8 @@ class Multiplexer:
         reply: asyncio.Future[Any] = loop.create_future()
         self._unsent.append(hiredis.pack_command(args))
         self._waiting.append((reply, loop.time()))
-        if not self._turn_started:
-            self._turn_started = True
+        if self._turn_loop is not loop:
+            self._turn_loop = loop
             loop.call_soon(self._end_turn)
             self._flush()
         if self._watchdog is None:
@@ -121,7 +122,7 @@ class Multiplexer:
         connecting.set_result(None)
 
     def _end_turn(self) -> None:
-        self._turn_started = False
+        self._turn_loop = None
         self._flush()
 
     def _flush(self) -> None:
