@@ -10,6 +10,7 @@ from tests.broker.helpers import (
     KEEP,
     NOW,
     claim,
+    deliver,
     enqueue,
     events,
     exists,
@@ -22,6 +23,7 @@ from tests.broker.helpers import (
     pending,
     pending_total,
     start,
+    stream,
     stream_total,
     zmembers,
     zscore,
@@ -164,3 +166,43 @@ async def test_stale_entry_does_not_complete_a_recreated_job(app: App) -> None:
     assert (await job_hash(ctx, "a"))["state"] == "waiting"
     [new] = await claim(ctx, "w2")
     assert (new.id, new.attempt) == ("a", 1)
+
+
+async def test_jobs_finishing_out_of_order_leave_only_unfinished_entries(app: App) -> None:
+    """Entries leave the stream as their jobs complete, in any order (the oldest ones with
+    one XTRIM, the rest one by one): entries of running jobs and of jobs not yet delivered
+    stay, and the waiting count stays exact."""
+    ctx = await open_ctx(app)
+    await enqueue(ctx, *(new_job(f"j{i}") for i in range(5)))
+    running = {job.id: job for job in await claim(ctx, "w1", count=4)}
+    assert len(running) == 4
+
+    async def complete(*ids: str) -> None:
+        done = [finished(running[i]) for i in ids]
+        assert await ctx.scripts.complete(ctx.keys, "w1", NOW, KEEP, done) == [True] * len(ids)
+
+    await complete("j2")
+    assert [job_id for _, job_id in await stream(ctx)] == ["j0", "j1", "j3", "j4"]
+    await complete("j0", "j3")
+    assert [job_id for _, job_id in await stream(ctx)] == ["j1", "j4"]
+    assert (await ctx.app.queue().counts())["waiting"] == 1
+    await complete("j1")
+    assert [job_id for _, job_id in await stream(ctx)] == ["j4"]
+    assert [job.id for job in await claim(ctx, "w2")] == ["j4"]
+    assert await pending_total(ctx) == 1
+
+
+async def test_entries_delivered_to_another_worker_stay(app: App) -> None:
+    """An older entry a blocking read delivered to another worker (pending there, not yet
+    claimed) outlives the completion of newer jobs, and still starts."""
+    ctx = await open_ctx(app)
+    await enqueue(ctx, new_job("held"))
+    delivered = await deliver(ctx, "w2")
+    await enqueue(ctx, new_job("a"), new_job("b"))
+    jobs = await claim(ctx, "w1")
+    assert [job.id for job in jobs] == ["a", "b"]
+    assert await ctx.scripts.complete(
+        ctx.keys, "w1", NOW, KEEP, [finished(job) for job in jobs]) == [True, True]
+    assert [job_id for _, job_id in await stream(ctx)] == ["held"]
+    [job] = await claim(ctx, "w2", delivered=delivered)
+    assert job.id == "held"

@@ -21,8 +21,8 @@ PASSWORD = "s3cret-acl-pw"
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    """A throwaway server with the documented user for namespace ``sq`` and one for
-    ``other``, and a user lacking XADD."""
+    """A throwaway server with the documented user for namespace ``sq``, a user lacking
+    XADD, and one lacking XTRIM (as documented before completion used it)."""
     with redis_server() as running:
         admin = running.client()
         try:
@@ -30,6 +30,8 @@ def server() -> Iterator[Server]:
             admin.execute_command("ACL", "SETUSER", "streamq", *rules_for(PASSWORD, ["~sq:*"]))
             rules = [r for r in rules_for(PASSWORD, ["~sq:*"]) if r != "+xadd"]
             admin.execute_command("ACL", "SETUSER", "noxadd", *rules)
+            rules = [r for r in rules_for(PASSWORD, ["~sq:*"]) if r != "+xtrim"]
+            admin.execute_command("ACL", "SETUSER", "noxtrim", *rules)
             admin.set("secret:outside", "x")
         finally:
             admin.close()
@@ -126,6 +128,25 @@ async def test_a_missing_command_names_the_command(server: Server) -> None:
         await app.queue().enqueue("x", None)
     await app.aclose()
     assert "ACL" in str(caught.value)
+
+
+async def test_an_acl_without_xtrim_still_deletes_finished_entries(server: Server) -> None:
+    """XTRIM only makes completion cheaper: a user whose ACL predates it completes jobs
+    (finishing out of order too) and leaves no entry behind."""
+    app = App(url(server, "noxtrim"), namespace="sq", tiers=[Tier("noxtrim")])
+
+    @app.processor("nap", tier="noxtrim")
+    async def nap(job: Job) -> int:
+        await asyncio.sleep(int(job.data) / 1000)
+        return int(job.data)
+
+    async with app:
+        queue = app.queue("noxtrim")
+        jobs = await queue.enqueue_many([("nap", ms) for ms in (30, 1, 20, 1, 10)])
+        await app.worker("noxtrim", concurrency=5).run(burst=True)
+        assert [await j.result(timeout=5) for j in jobs] == [30, 1, 20, 1, 10]
+        backend = await app.backend(queue.keys)
+        assert [await backend.client.xlen(key) for key in queue.keys.ready] == [0] * 10
 
 
 async def test_wrong_password_is_a_clear_error(server: Server) -> None:

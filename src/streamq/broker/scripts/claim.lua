@@ -37,6 +37,7 @@ XREADGROUP's reply differs inside Lua between Redis and fakeredis; both shapes a
 -- @include inline
 local group, consumer = ARGV[1], ARGV[2]
 local now, count = tonumber(ARGV[3]), tonumber(ARGV[4])
+local now_text = ARGV[3]  -- for redis.call: a Lua number is formatted with printf there
 local prefix = ARGV[5]
 local tier_limit, key_limit = tonumber(ARGV[6]), tonumber(ARGV[9])
 local budget = tonumber(ARGV[12])
@@ -149,7 +150,7 @@ local function defer(prio, stream, entry, key, id, b, job)
   redis.call('XACK', stream, group, entry)
   redis.call('XDEL', stream, entry)
   if job then
-    inline_to_hash(key, prio, job, {'attempt', 0, 'state', 'delayed', 'due', due})
+    inline_to_hash(key, prio, job, 'attempt', '0', 'state', 'delayed', 'due', due)
   else
     redis.call('HDEL', key, 'entry')
     redis.call('HSET', key, 'state', 'delayed', 'due', due)
@@ -190,7 +191,7 @@ local function activate_inline(prio, stream, entry, key, job)
   if redis.call('HDEL', index, job.id) == 0 then return drop(stream, entry) end
   if not take_key_token(prio, stream, entry, key, job.id, job.rk, job) then return end
   inline_to_hash(key, prio, job,
-    {'attempt', 1, 'state', 'active', 'entry', entry, 'start', now, 'worker', consumer})
+    'attempt', '1', 'state', 'active', 'entry', entry, 'start', now_text, 'worker', consumer)
   started_job(job.id, prio, entry, job.name, job.data, 1, job.max, job.opts)
 end
 
@@ -207,7 +208,8 @@ local function activate(prio, stream, entry, id, fields)
   if cur[1] ~= 'waiting' or cur[2] ~= entry then return drop(stream, entry) end
   if not take_key_token(prio, stream, entry, key, id, cur[3]) then return end
   local attempt = tonumber(cur[4]) + 1
-  redis.call('HSET', key, 'state', 'active', 'start', now, 'worker', consumer, 'attempt', attempt)
+  redis.call('HSET', key, 'state', 'active', 'start', now_text, 'worker', consumer,
+    'attempt', attempt)
   started_job(id, prio, entry, cur[5], cur[6], attempt, cur[7], cur[8])
 end
 

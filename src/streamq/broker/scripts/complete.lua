@@ -14,22 +14,24 @@ ARGV[9 + 4k..] per job: id, priority, entry id, result (JSON)
 Returns        {0, s1, ..., sn}: si = 1 completed, 0 LEASE_LOST (another worker reclaimed
                the job, or it was removed): nothing changed for that job
 XACK does not check who owns an entry, so ownership is checked first: one XPENDING per
-stream, of this consumer's entries. The batch's acks,
-deletions and retention are one call each per stream (call_batched), not one per job, and
-the batch is one event: ev = completed, ids = JSON array of the job ids. ]]
+stream, of this consumer's entries. The batch's acks, deletions (lib/release_entries) and
+retention are a few calls per stream (call_batched), not one per job, and the batch is one
+event: ev = completed, ids = JSON array of the job ids. Numbers reach redis.call as the
+strings they came in (redis.call formats a Lua number with printf). ]]
 -- @include call_batched
+-- @include release_entries
 -- @include trim_finished
 local group, consumer = ARGV[1], ARGV[2]
-local now, keep = tonumber(ARGV[3]), tonumber(ARGV[4])
+local now, keep = ARGV[3], tonumber(ARGV[4])
 local job_prefix, logs_prefix = ARGV[5], ARGV[6]
-local events_cap = tonumber(ARGV[7])
+local events_cap = ARGV[7]
 local n = tonumber(ARGV[8])
 
 -- the streams the batch touches; the consumer's own pending entries in each (XPENDING with a
 -- consumer walks only that consumer's list: as long as the jobs it holds, not the group's)
-local by_prio = {}
+local by_prio = {}  -- keyed by the priority's text: tonumber costs a strtod a job
 for k = 0, n - 1 do
-  local prio = tonumber(ARGV[10 + 4 * k])
+  local prio = ARGV[10 + 4 * k]
   if not by_prio[prio] then
     local owned = {}
     for _, p in ipairs(redis.call('XPENDING', KEYS[3 + prio], group, '-', '+', 1000000000,
@@ -46,8 +48,8 @@ end
 local reply, finishing = {0}, {}
 for k = 0, n - 1 do
   local b = 9 + 4 * k
-  local id, prio, entry = ARGV[b], tonumber(ARGV[b + 1]), ARGV[b + 2]
-  local batch = by_prio[prio]
+  local id, entry = ARGV[b], ARGV[b + 2]
+  local batch = by_prio[ARGV[b + 1]]
   -- the job must still exist under this entry (not lost, nor re-enqueued under a new one)
   if batch.owned[entry] and redis.call('HGET', job_prefix .. id, 'entry') == entry then
     batch.owned[entry] = nil  -- the same entry twice in one batch completes once
@@ -61,8 +63,7 @@ end
 
 for prio, batch in pairs(by_prio) do
   if #batch.done > 0 then
-    call_batched('XACK', {KEYS[3 + prio], group}, batch.done)
-    call_batched('XDEL', {KEYS[3 + prio]}, batch.done)
+    release_entries(KEYS[3 + prio], group, batch.done)
   end
 end
 

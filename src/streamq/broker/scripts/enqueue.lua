@@ -26,7 +26,6 @@ write grows memory, so an out-of-memory rejection happens before any effect. ]]
 -- @include place
 -- @include write_job
 -- @include call_batched
-local now = tonumber(ARGV[1])
 local max_waiting = tonumber(ARGV[2])
 local group = ARGV[3]
 local n = tonumber(ARGV[4])
@@ -73,7 +72,7 @@ for i = 1, n do
   local b = 5 + 6 * (i - 1)
   if fresh[i] then
     local prio = tonumber(ARGV[b + 3])
-    local at = write_job(KEYS[first_job_key + i - 1], KEYS[1], KEYS[2 + prio], now,
+    local at = write_job(KEYS[first_job_key + i - 1], KEYS[1], KEYS[2 + prio], ARGV[1],
       ARGV[b], ARGV[b + 1], ARGV[b + 2], prio, tonumber(ARGV[b + 4]), ARGV[b + 5],
       ARGV[opts_base + i], ARGV[opts_base + n + i])
     if at then

@@ -28,7 +28,6 @@ The job is written by the same write_job as enqueue's. ]]
 -- @include waiting_count
 -- @include place
 -- @include write_job
-local now = tonumber(ARGV[1])
 local key = ARGV[2]
 local score = redis.call('ZSCORE', KEYS[2], key)
 if not score or tonumber(score) ~= tonumber(ARGV[3]) or redis.call('HEXISTS', KEYS[1], key) == 0 then
@@ -48,7 +47,7 @@ end
 
 if fresh then
   local prio = tonumber(ARGV[11])
-  local held = write_job(job_key, KEYS[3], KEYS[4 + prio], now, ARGV[8], ARGV[9], ARGV[10],
+  local held = write_job(job_key, KEYS[3], KEYS[4 + prio], ARGV[1], ARGV[8], ARGV[9], ARGV[10],
     prio, tonumber(ARGV[12]), ARGV[13], ARGV[14], ARGV[15])
   if held then redis.call('HSET', KEYS[15], ARGV[8], held) end
 end

@@ -11,10 +11,20 @@ local function entry_fields(stream, entry)
 end
 
 -- inline_job(fields): the job an entry holds, as a table, or nil for an id-only entry.
+-- Entries are written in one order (write_job, inline_requeue); any other is read field
+-- by field.
 local function inline_job(fields)
   if #fields <= 2 then return nil end
-  local job = {}
-  for i = 1, #fields, 2 do job[fields[i]] = fields[i + 1] end
+  local job
+  if fields[3] == 'name' and fields[5] == 'data' and fields[7] == 'max' and fields[9] == 'enq'
+      and fields[1] == 'id' then
+    job = {id = fields[2], name = fields[4], data = fields[6], max = fields[8],
+           enq = fields[10]}
+    for i = 11, #fields, 2 do job[fields[i]] = fields[i + 1] end
+  else
+    job = {}
+    for i = 1, #fields, 2 do job[fields[i]] = fields[i + 1] end
+  end
   return job
 end
 
@@ -33,13 +43,15 @@ local function inline_requeue(index, stream, prio, job)
   redis.call('HSET', index, job.id, place(prio, entry))
 end
 
--- inline_to_hash(key, prio, job, extra): give the job its hash, holding the entry's fields
--- and the field/value pairs in `extra`. The caller takes the job out of the index.
-local function inline_to_hash(key, prio, job, extra)
-  local args = {'name', job.name, 'data', job.data, 'max', job.max, 'prio', prio,
-    'enq', job.enq}
+-- priority -> its text: a Lua number passed to redis.call is formatted with printf
+local PRIORITY_TEXT = {[0] = '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'}
+
+-- inline_to_hash(key, prio, job, ...): give the job its hash, holding the entry's fields
+-- and the field/value pairs given after `job`. The caller takes the job out of the index.
+local function inline_to_hash(key, prio, job, ...)
+  local args = {'name', job.name, 'data', job.data, 'max', job.max, 'prio', PRIORITY_TEXT[prio],
+    'enq', job.enq, ...}
   if job.opts then args[#args + 1], args[#args + 2] = 'opts', job.opts end
   if job.rk then args[#args + 1], args[#args + 2] = 'rk', job.rk end
-  for i = 1, #extra do args[#args + 1] = extra[i] end
   redis.call('HSET', key, unpack(args))
 end

@@ -4,10 +4,11 @@
 -- (claim gives the job a hash when it starts). Due later (DELAYED), it gets its place in
 -- the `delayed` set and a hash (fields in docs/architecture.md) in one HSET, and write_job
 -- returns nil. The first write grows memory, so an out-of-memory rejection happens before
--- anything is written.
+-- anything is written. `now` is the ARGV text (redis.call formats a Lua number with printf).
 local function write_job(key, delayed, stream, now, id, name, data, prio, due, max, opts, rk)
   local fields
-  if due <= now then
+  local due_now = due <= tonumber(now)
+  if due_now then
     fields = {'id', id, 'name', name, 'data', data, 'max', max, 'enq', now}
   else
     fields = {'name', name, 'data', data, 'max', max, 'enq', now, 'prio', prio, 'attempt', 0,
@@ -19,7 +20,7 @@ local function write_job(key, delayed, stream, now, id, name, data, prio, due, m
   if rk and rk ~= '' then
     fields[#fields + 1], fields[#fields + 2] = 'rk', rk
   end
-  if due <= now then
+  if due_now then
     local entry = redis.call('XADD', stream, '*', unpack(fields))
     return place(prio, entry)
   end
