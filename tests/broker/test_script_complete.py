@@ -31,7 +31,8 @@ from tests.broker.helpers import (
 
 
 async def test_complete_records_the_result(app: App) -> None:
-    """The entry leaves the stream and the PEL; the hash holds state, result and end."""
+    """The entry leaves the stream and the PEL; the hash holds state, result and end (and
+    the id of the entry it ran from, now deleted: inert)."""
     ctx = await open_ctx(app)
     job = await start(ctx, new_job("a", priority=6))
     assert await ctx.scripts.complete(
@@ -41,7 +42,7 @@ async def test_complete_records_the_result(app: App) -> None:
     assert (fields["state"], fields["result"], fields["end"]) == (
         "completed", '{"sent": true}', str(NOW + 50),
     )
-    assert "entry" not in fields
+    assert fields["entry"] == job.entry
     assert await zscore(ctx, ctx.keys.completed, "a") == NOW + 50
     assert await pending(ctx, 6) == []
     assert await stream_total(ctx) == 0
@@ -206,3 +207,16 @@ async def test_entries_delivered_to_another_worker_stay(app: App) -> None:
     assert [job_id for _, job_id in await stream(ctx)] == ["held"]
     [job] = await claim(ctx, "w2", delivered=delivered)
     assert job.id == "held"
+
+
+async def test_a_completed_job_is_inert_to_every_script(app: App) -> None:
+    """A completed job keeps the id of its (deleted) entry: a resent complete is refused and
+    remove deletes the job without touching any stream."""
+    ctx = await open_ctx(app)
+    job = await start(ctx, new_job("a"))
+    assert await ctx.scripts.complete(ctx.keys, "w1", NOW, KEEP, [finished(job)]) == [True]
+    assert await ctx.scripts.complete(ctx.keys, "w1", NOW, KEEP, [finished(job)]) == [False]
+    await enqueue(ctx, new_job("b"))
+    await ctx.app.queue().remove("a")
+    assert not await exists(ctx, ctx.keys.job("a"))
+    assert [job_id for _, job_id in await stream(ctx)] == ["b"]

@@ -72,8 +72,8 @@ for _, b in ipairs(finishing) do
   local id = ARGV[b]
   local key = job_prefix .. id
   if keep > 0 then
+    -- `entry` stays: an inert id (the entry is gone), one redis.call a job less
     redis.call('HSET', key, 'state', 'completed', 'result', ARGV[b + 3], 'end', now)
-    redis.call('HDEL', key, 'entry')
     completed[#completed + 1] = now
     completed[#completed + 1] = id
   else
