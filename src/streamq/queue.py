@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import math
+import os
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +39,16 @@ def new_job_id() -> str:
     while (job_id := secrets.token_urlsafe(12)).startswith("-"):
         pass
     return job_id
+
+
+def new_job_ids(n: int) -> Iterator[str]:
+    """``n`` ids like :func:`new_job_id`'s from one ``os.urandom`` call (a system call per
+    id was a tenth of a bulk enqueue's Python). 12 bytes are 16 base64 characters with no
+    padding, so the encoding of all the bytes is the ids side by side."""
+    text = base64.urlsafe_b64encode(os.urandom(12 * n)).decode()
+    for start in range(0, 16 * n, 16):
+        job_id = text[start:start + 16]
+        yield new_job_id() if job_id.startswith("-") else job_id
 
 
 class Queue:
@@ -79,9 +91,9 @@ class Queue:
         ``ConfigurationError`` before anything is written.
         """
         now_ms = self._app.now_ms()
-        job = self._prepare(name, data, now_ms, priority=priority, delay=delay, run_at=run_at,
-                            job_id=job_id, attempts=attempts, backoff=backoff, timeout=timeout,
-                            rate_key=rate_key)
+        job = self._prepare(name, data, now_ms, None, priority=priority, delay=delay,
+                            run_at=run_at, job_id=job_id, attempts=attempts, backoff=backoff,
+                            timeout=timeout, rate_key=rate_key)
         backend = await self._backend()
         await backend.scripts.enqueue(self.keys, [job], now_ms, self.settings.max_waiting)
         return Job(self, job.id, name, data, 0, job.attempts)
@@ -97,9 +109,10 @@ class Queue:
         now_ms = self._app.now_ms()
         prepared: list[NewJob] = []
         handles: list[Job] = []
-        for item in jobs:
+        items = list(jobs)
+        for item, made_id in zip(items, new_job_ids(len(items)), strict=True):
             name, data, options = _unpack(item)
-            job = self._prepare(name, data, now_ms, **options)
+            job = self._prepare(name, data, now_ms, made_id, **options)
             prepared.append(job)
             handles.append(Job(self, job.id, name, data, 0, job.attempts))
         if prepared:
@@ -108,7 +121,7 @@ class Queue:
         return handles
 
     def _prepare(
-        self, name: str, data: Any, now_ms: int, *, priority: int = 0,
+        self, name: str, data: Any, now_ms: int, made_id: str | None, *, priority: int = 0,
         delay: Duration | None = None, run_at: datetime | None = None,
         job_id: str | None = None, attempts: int | None = None,
         backoff: Backoff | None = None, timeout: Duration | None = None,
@@ -138,7 +151,7 @@ class Queue:
             raise ConfigurationError(f"attempts must be an integer >= 1, got {attempts!r}")
         resolved_attempts = attempts or (processor.attempts if processor else None)
         return NewJob(
-            id=_check_job_id(job_id) if job_id is not None else new_job_id(),
+            id=_check_job_id(job_id) if job_id is not None else made_id or new_job_id(),
             name=name,
             data=encoded,
             priority=priority,
