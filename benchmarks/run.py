@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/run.py [--peers streamq,bullmq-node,...] [--reps 3] [--n 20000]
                                        [--scenarios enqueue,bulk,...] [--tag full]
+                                       [--rounds 1]
 
 Starts its own redis-server on --redis-port (default 6390; never 6379) and stops it at the
 end; every measurement flushes it. Each peer runs in a child interpreter of its own venv
@@ -66,6 +67,10 @@ def parser() -> argparse.ArgumentParser:
                    help="use (and flush!) a server already on --redis-port instead of "
                         "starting one")
     p.add_argument("--tag", default="run", help="results/<date>-<tag>.md/.json")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run every peer once per round, --reps runs per figure each time, "
+                        "and merge the rounds (interleaves the peers: fairer on a machine "
+                        "whose speed drifts)")
     p.add_argument("--_peer", help=argparse.SUPPRESS)
     p.add_argument("--_out", help=argparse.SUPPRESS)
     p.add_argument("--_options", help=argparse.SUPPRESS)
@@ -104,8 +109,10 @@ def main() -> None:
     from harness.orchestrate import orchestrate
     from harness.runner import log
 
+    if args.rounds < 1:
+        raise SystemExit("--rounds must be >= 1")
     path = orchestrate(options_from(args), list(args.peers), args.tag,
-                       start_redis=not args.redis_running)
+                       start_redis=not args.redis_running, rounds=args.rounds)
     log(f"wrote {path} and {path[:-3]}.json")
 
 

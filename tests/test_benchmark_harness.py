@@ -1,10 +1,12 @@
 """The peer benchmark's instrument (benchmarks/harness): the counting proxy must count
-round trips and the commands a client sent, whatever the chunking (real Redis)."""
+round trips and the commands a client sent, whatever the chunking (real Redis); interleaved
+rounds must merge into the medians over every run."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import redis.asyncio as aioredis
@@ -47,3 +49,32 @@ async def test_proxy_counts_a_pipeline_as_one_round_trip(redis_url: str,
     assert sent.bursts == 2
     assert sent.commands == 4
     assert sent.by_name == {"set": 1, "incrby": 1, "del": 1, "get": 1}
+
+
+def test_rounds_merge_into_medians_over_every_run() -> None:
+    """A peer's rounds become one result: runs side by side, medians over all of them, the
+    best concurrency chosen again, errors kept, a figure without a batch API stays None."""
+    from harness.rounds import merge_rounds
+
+    def process(rate: float) -> dict[str, Any]:
+        return {"runs": [{"rate": rate}], "rate": rate}
+
+    rounds = [
+        {"name": "p", "errors": [], "enqueue": {"runs": [{"rate": 10.0}], "rate": 10.0},
+         "bulk": None, "process": {"10": process(5.0), "100": process(9.0)},
+         "ops": {"first": True}},
+        {"name": "p", "errors": ["rep0: boom"], "enqueue": {"runs": [{"rate": 30.0}],
+                                                              "rate": 30.0},
+         "bulk": None, "process": {"10": process(7.0), "100": process(3.0)},
+         "ops": {"first": False}},
+        {"name": "p", "errors": [], "enqueue": {"runs": [{"rate": 20.0}], "rate": 20.0},
+         "bulk": None, "process": {"10": process(6.0), "100": process(4.0)},
+         "ops": {"first": False}},
+    ]
+    merged = merge_rounds(rounds)
+    assert merged["rounds"] == 3 and merged["errors"] == ["rep0: boom"]
+    assert merged["enqueue"]["rate"] == 20.0 and len(merged["enqueue"]["runs"]) == 3
+    assert merged["bulk"] is None
+    assert merged["process"]["10"]["rate"] == 6.0 and merged["process"]["100"]["rate"] == 4.0
+    assert merged["process_best"]["concurrency"] == 10
+    assert merged["ops"] == {"first": True}

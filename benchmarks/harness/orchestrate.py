@@ -18,6 +18,7 @@ from harness.options import Options
 from harness.procs import BENCH_DIR
 from harness.redisinfo import RedisProbe, ThrowawayRedis
 from harness.report import write_markdown
+from harness.rounds import merge_rounds
 from harness.runner import log
 
 RUN_PY = os.path.join(BENCH_DIR, "run.py")
@@ -65,29 +66,38 @@ def meta(options: Options, probe: RedisProbe, tag: str) -> dict[str, Any]:
             "options": json.loads(options.to_json())}
 
 
-def orchestrate(options: Options, peers: list[str], tag: str, start_redis: bool) -> str:
-    """Run every peer, write results/<date>-<tag>.{md,json}; the markdown's path."""
+def orchestrate(options: Options, peers: list[str], tag: str, start_redis: bool,
+                rounds: int = 1) -> str:
+    """Run every peer, write results/<date>-<tag>.{md,json}; the markdown's path. With
+    ``rounds`` > 1, every peer runs once per round (``options.reps`` runs per figure each
+    time) and its rounds are merged (harness/rounds.py)."""
     server = ThrowawayRedis(options.redis_port)
     if start_redis:
         server.start()
     probe = RedisProbe(options.redis_port)
     try:
         result: dict[str, Any] = {"meta": meta(options, probe, tag), "peers": []}
+        result["meta"]["rounds"] = rounds
         if "ceiling" in options.scenarios:
             log("redis ceiling")
             result["ceiling"] = ceiling.measure(probe, options.reps)
-        for name in peers:
-            if name not in PEERS:
-                result["peers"].append({"name": name, "errors": [f"unknown peer {name!r}"]})
-                continue
-            why = unavailable(name)
-            if why:
-                log(f"skipping {name}: {why}")
-                result["peers"].append({"name": name, "skipped": why, "errors": []})
-                continue
-            log(f"peer {name} ({python_for(name)})")
-            result["peers"].append(run_child(name, options, python_for(name)))
-            write_results(result)  # partial results survive a crash
+        runs: dict[str, list[dict[str, Any]]] = {}
+        for round_number in range(1, rounds + 1):
+            for name in peers:
+                if name not in PEERS:
+                    runs[name] = [{"name": name, "errors": [f"unknown peer {name!r}"]}]
+                    continue
+                why = unavailable(name)
+                if why:
+                    log(f"skipping {name}: {why}")
+                    runs[name] = [{"name": name, "skipped": why, "errors": []}]
+                    continue
+                log(f"peer {name} ({python_for(name)})"
+                    + (f", round {round_number} of {rounds}" if rounds > 1 else ""))
+                runs.setdefault(name, []).append(run_child(name, options, python_for(name)))
+                result["peers"] = [merge_rounds(r) if len(r) > 1 else r[0]
+                                   for r in runs.values()]
+                write_results(result)  # partial results survive a crash
         result["meta"]["finished"] = dt.datetime.now().isoformat(timespec="seconds")
         return write_results(result)
     finally:

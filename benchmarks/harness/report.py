@@ -198,10 +198,15 @@ def write_markdown(result: dict[str, Any], path: str) -> None:
     """Write the whole report to ``path``."""
     m, peers = result["meta"], result["peers"]
     o = m["options"]
+    rounds = m.get("rounds", 1)
+    runs = (f"medians of {o['reps']} runs (memory, ops: 1 run)" if rounds == 1 else
+            f"medians over {rounds} interleaved rounds of {o['reps']} run(s) each (each round "
+            "ran every peer once, one after the other; memory: 1 run a round; ops: the first "
+            "round's)")
     head = [f"# streamq and its peers — {m['date']} ({m['tag']})", "",
             f"{m['machine']}; Redis {m['redis_version']} on loopback (port {o['redis_port']}, "
             f"no persistence); Python {m['python']}; load average at start {m['loadavg']}. "
-            f"N = {o['n']:,} jobs, medians of {o['reps']} runs (memory, ops: 1 run); latency: "
+            f"N = {o['n']:,} jobs, {runs}; latency: "
             f"{o['lat_n']} jobs {o['lat_gap_ms']:g} ms apart to an idle worker; memory: "
             f"{o['mem_n']:,} waiting jobs. Ratios in brackets: to BullMQ (Node), same run.", "",
             f"Command: `{m['command']}`", ""]
