@@ -209,7 +209,7 @@ async def test_entries_delivered_to_another_worker_stay(app: App) -> None:
     assert job.id == "held"
 
 
-async def test_a_completed_job_is_inert_to_every_script(app: App) -> None:
+async def test_a_completed_job_keeps_an_inert_entry_id(app: App) -> None:
     """A completed job keeps the id of its (deleted) entry: a resent complete is refused and
     remove deletes the job without touching any stream."""
     ctx = await open_ctx(app)
