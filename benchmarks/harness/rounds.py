@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.runner import summarise
+from harness.runner import best_concurrency, summarise
 
 Result = dict[str, Any]
 SUMMARISED = ("enqueue", "bulk", "latency", "memory")
@@ -35,8 +35,7 @@ def merge_rounds(rounds: list[Result]) -> Result:
             names = list(dict.fromkeys(name for case in cases for name in case))
             merged[key] = {name: _merge([case.get(name) for case in cases]) for name in names}
     if merged.get("process"):
-        best = max(merged["process"].items(), key=lambda kv: kv[1].get("rate") or -1)
-        merged["process_best"] = {"concurrency": int(best[0]), **best[1]}
+        merged["process_best"] = best_concurrency(merged["process"])
     return merged
 
 

@@ -33,6 +33,12 @@ def summarise(runs: list[Result]) -> Result:
     return {"runs": runs, **{k: median(r.get(k) for r in runs) for k in keys}}
 
 
+def best_concurrency(process: dict[str, Result]) -> Result:
+    """The processing figures (by concurrency) of the concurrency with the best median rate."""
+    best = max(process.items(), key=lambda kv: kv[1].get("rate") or -1)
+    return {"concurrency": int(best[0]), **best[1]}
+
+
 class PeerRun:
     """Runs the chosen scenarios for one peer and collects the results."""
 
@@ -92,8 +98,7 @@ class PeerRun:
                 runs = await self.repeat(f"process-c{c}",
                                          lambda r, c=c: scenarios.process(ctx, a, c, r))
                 out["process"][str(c)] = summarise(runs or [])
-            best = max(out["process"].items(), key=lambda kv: kv[1].get("rate") or -1)
-            out["process_best"] = {"concurrency": int(best[0]), **best[1]}
+            out["process_best"] = best_concurrency(out["process"])
         if "latency" in chosen:
             c = (self.options.concurrency or a.CONCURRENCIES)[0]
             runs = await self.repeat("latency", lambda r: scenarios.latency(ctx, a, c, r))

@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
@@ -232,16 +232,21 @@ def translate_errors(url: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        better = translated(exc, url)
-        if better is None:
-            raise
-        raise better from None
+        raise_translated(exc, url)
+
+
+def raise_translated(exc: Exception, url: str) -> NoReturn:
+    """Raise the streamq error that says what to do about ``exc``, or ``exc`` itself
+    (:func:`translate_errors` without the context manager, for the hot path)."""
+    better = translated(exc, url)
+    if better is None:
+        raise exc
+    raise better from None
 
 
 def translated(exc: Exception, url: str) -> Exception | None:
     """The streamq error that says what to do about redis-py's ``exc``, or None to let
-    ``exc`` through (:func:`translate_errors` without the context manager, for the hot
-    path)."""
+    ``exc`` through."""
     if isinstance(exc, rex.AuthenticationError):
         return errors.ConnectionError(
             f"Redis at {redact(url)} refused the credentials ({exc}): put the right user and "

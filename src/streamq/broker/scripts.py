@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import redis.exceptions as rex
 
 from streamq import errors
-from streamq.broker.connection import Connection, translate_errors, translated
+from streamq.broker.connection import Connection, raise_translated, translate_errors
 from streamq.broker.keys import GROUP, QueueKeys
 from streamq.broker.records import ClaimedJob, Delivered, Finished, NewJob
 from streamq.broker.schedules import ScheduleScripts
@@ -125,10 +125,7 @@ class Scripts(ScheduleScripts):
                     raise
             return await self._evalsha(name, keys, args)
         except Exception as exc:
-            better = translated(exc, self._connection.url)
-            if better is None:
-                raise
-            raise better from None
+            raise_translated(exc, self._connection.url)
 
     async def _evalsha(self, name: str, keys: list[str] | tuple[str, ...], args: list[Any]) -> Any:
         """EVALSHA; a server without the script (restarted, failed over, or its cache

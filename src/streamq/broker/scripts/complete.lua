@@ -19,6 +19,7 @@ retention are a few calls per stream (call_batched), not one per job, and the ba
 event: ev = completed, ids = JSON array of the job ids. Numbers reach redis.call as the
 strings they came in (redis.call formats a Lua number with printf). ]]
 -- @include call_batched
+-- @include place
 -- @include release_entries
 -- @include trim_finished
 local group, consumer = ARGV[1], ARGV[2]

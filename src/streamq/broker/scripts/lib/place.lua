@@ -4,10 +4,16 @@
 -- smallest allocation for it: 8 bytes a job less than the entry id in decimal. One
 -- string.format keeps it cheap: it runs once per enqueued job.
 
+-- split_stream_id(id): a stream entry id's milliseconds and sequence, as numbers.
+local function split_stream_id(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+
 -- place(prio, entry): the index value of the job held in `entry` of priority `prio`'s stream.
 local function place(prio, entry)
-  local ms, seq = string.match(entry, '^(%d+)-(%d+)$')
-  return string.format('%d%011x%x', prio, tonumber(ms), tonumber(seq))
+  local ms, seq = split_stream_id(entry)
+  return string.format('%d%011x%x', prio, ms, seq)
 end
 
 -- unplace(value): the priority and entry id an index value names.
