@@ -80,6 +80,20 @@ async def test_redis_url(redis_url: str, namespace: str) -> None:
         await delete_namespace(redis_url, namespace)
 
 
+async def test_connections_ask_for_resp2_whatever_redis_py_defaults_to(
+    redis_url: str, namespace: str
+) -> None:
+    """redis-py 8.2 made RESP3 its default (a HELLO 3 per connection, maps for stream
+    reads); streamq reads RESP2 replies and its documented ACL has no HELLO."""
+    app = App(redis_url, namespace=namespace)
+    try:
+        await app.queue("low").enqueue("x", None)
+        assert (await app.backend()).client.get_connection_kwargs()["protocol"] == 2
+    finally:
+        await app.aclose()
+        await delete_namespace(redis_url, namespace)
+
+
 async def test_streamq_url_is_read_when_no_url(monkeypatch: pytest.MonkeyPatch) -> None:
     """App() uses $STREAMQ_URL; App(url) ignores it."""
     name = f"memory://env-{uuid.uuid4().hex[:8]}"

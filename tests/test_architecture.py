@@ -5,7 +5,10 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
+
+import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "streamq"
 REDIS_MODULES = ("redis", "fakeredis", "lupa")
@@ -45,12 +48,42 @@ def test_modules_stay_small() -> None:
     assert {name: n for name, n in sizes.items() if n > 420} == {}
 
 
+WORKER_START = "import streamq, streamq.cli, streamq.loading, streamq.worker.worker"
+"""What ``streamq worker --app ...`` imports before its first job."""
+BURST_RUN = """
+import asyncio, streamq
+app = streamq.App("memory://")
+@app.processor("noop")
+async def noop(job):
+    pass
+async def run():
+    await app.enqueue("noop", 1)
+    await app.worker().run(burst=True)
+asyncio.run(run())
+"""
+"""A worker's run on the embedded backend: start, one job, a sweep for due jobs, stop."""
+
+
+@cache
+def modules_after(code: str) -> frozenset[str]:
+    """The modules a fresh interpreter has imported once it has run ``code``."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys; print('modules:', *sys.modules)"],
+        capture_output=True, text=True, check=True)
+    return frozenset(done.stdout.rpartition("modules:")[2].split())
+
+
 def test_a_worker_start_imports_neither_pytest_nor_pydantic() -> None:
-    """What ``streamq worker --app ...`` imports before its first job: pytest (the plugin)
-    costs about 0.2 s and pydantic about 0.06 s, and neither is needed by an app without
-    models."""
-    code = ("import sys; import streamq, streamq.cli, streamq.loading, streamq.worker.worker; "
-            "print(sorted(m for m in ('pytest', 'pydantic') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
-    assert done.stdout.strip() == "[]"
+    """pytest (the plugin) costs about 0.2 s and pydantic about 0.06 s, and neither is
+    needed by an app without models."""
+    assert modules_after(WORKER_START) & {"pytest", "pydantic"} == set()
+
+
+def test_a_worker_without_schedules_never_imports_them() -> None:
+    """Schedules (cron, zoneinfo, cronsim) load when a tick is due or the App manages them,
+    not in every worker start."""
+    schedules = {"streamq.schedules", "streamq.scheduling.schedule", "streamq.scheduling.cron",
+                 "zoneinfo", "cronsim"}
+    assert modules_after(WORKER_START) & schedules == set()
+    assert modules_after(BURST_RUN) & schedules == set()
+

@@ -9,6 +9,8 @@
         return {"sent": True}
 """
 
+from typing import TYPE_CHECKING, Any
+
 from streamq.app import App
 from streamq.config import DEFAULT_TIERS, RateLimit, Tier
 from streamq.errors import (
@@ -33,8 +35,10 @@ from streamq.job import Job, JobInfo, JobState
 from streamq.outcomes import Fail, Retry
 from streamq.queue import Queue
 from streamq.scheduling.backoff import Backoff
-from streamq.scheduling.schedule import ScheduleInfo
 from streamq.worker.worker import Worker
+
+if TYPE_CHECKING:
+    from streamq.scheduling.schedule import ScheduleInfo
 
 __version__ = "0.1.0"
 
@@ -70,3 +74,13 @@ __all__ = [
     "Worker",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # ScheduleInfo's module brings cron and zoneinfo: a worker without schedules skips them
+    if name == "ScheduleInfo":
+        from streamq.scheduling.schedule import ScheduleInfo
+
+        globals()[name] = ScheduleInfo
+        return ScheduleInfo
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from streamq import schedules as schedule_ops
 from streamq.broker.backend import Backend
 from streamq.broker.connection import check_server, open_connection, resolve_url
 from streamq.broker.keys import QueueKeys
@@ -228,6 +227,8 @@ class App:
         delay each job by up to that many seconds. Invalid options raise before anything is
         written. See docs/scheduling.md.
         """
+        from streamq import schedules as schedule_ops
+
         return await schedule_ops.schedule(
             self, name, cron=cron, every=every, tz=tz, data=data, key=key, tier=tier,
             misfire=misfire, jitter=jitter, priority=priority, attempts=attempts,
@@ -235,18 +236,26 @@ class App:
 
     async def schedules(self, tier: str | None = None) -> list[ScheduleInfo]:
         """Every schedule (of ``tier``, or of every tier this App knows), sorted by key."""
+        from streamq import schedules as schedule_ops
+
         return await schedule_ops.schedules(self, tier)
 
     async def unschedule(self, key: str) -> None:
         """Delete the schedule ``key`` (raises ``ScheduleNotFound``); its jobs stay."""
+        from streamq import schedules as schedule_ops
+
         await schedule_ops.unschedule(self, key)
 
     async def pause_schedule(self, key: str) -> bool:
         """Stop firing ``key`` until resumed; returns False if it was already paused."""
+        from streamq import schedules as schedule_ops
+
         return await schedule_ops.set_paused(self, key, True)
 
     async def resume_schedule(self, key: str) -> bool:
         """Fire ``key`` again from its next tick (ticks passed while paused do not run)."""
+        from streamq import schedules as schedule_ops
+
         return await schedule_ops.set_paused(self, key, False)
 
     # ----------------------------------------------------------------- connection

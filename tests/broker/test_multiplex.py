@@ -161,7 +161,7 @@ async def test_a_server_that_stops_answering_is_reported_after_the_reply_timeout
     handled = asyncio.Event()
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    client = aioredis.Redis(port=port, client_name="streamq")
+    client = aioredis.Redis(port=port, client_name="streamq", protocol=2)  # as streamq opens it
     mux = Multiplexer(client, reply_timeout=0.3)
     try:
         started = asyncio.get_running_loop().time()
@@ -198,7 +198,8 @@ async def test_a_server_turned_replica_is_left_for_a_new_connection() -> None:
             writer.close()
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    client = aioredis.Redis(port=server.sockets[0].getsockname()[1], client_name="streamq")
+    client = aioredis.Redis(port=server.sockets[0].getsockname()[1], client_name="streamq",
+                            protocol=2)
     mux = Multiplexer(client, reply_timeout=5)
     try:
         with pytest.raises(rex.ConnectionError, match="read-only replica"):

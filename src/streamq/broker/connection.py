@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
+import redis
 import redis.asyncio as aioredis
 import redis.exceptions as rex
 from redis.asyncio.retry import Retry
@@ -124,14 +125,29 @@ def _opener(url: str) -> Opener:
         "socket_timeout": SOCKET_TIMEOUT_S,
         "retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=2),
         "client_name": "streamq",
+        # RESP2, whatever redis-py's default: redis-py 8.2 made it RESP3, whose replies
+        # (maps for XREADGROUP and XINFO, a HELLO round trip per connection) the readers
+        # here do not take. Lua replies are the same in both.
+        "protocol": 2,
         # Bytes that are not UTF-8 (written by something else) decode to surrogates instead of
         # failing the whole reply: the one bad job is dead-lettered, the rest keep running.
         "encoding_errors": "surrogateescape",
+        **_driver_info(),
     }
     try:
         return opener_for(url, options)
     except ValueError as exc:
         raise errors.ConfigurationError(f"bad Redis URL {redact(url)!r}: {exc}") from None
+
+
+def _driver_info() -> dict[str, Any]:
+    """redis-py's name and version for CLIENT SETINFO, given so that redis-py does not read
+    its package metadata at the first connection (about 3 ms of every worker's start)."""
+    try:
+        from redis.driver_info import DriverInfo
+    except ImportError:  # an older redis-py, without driver_info
+        return {}
+    return {"driver_info": DriverInfo(lib_version=redis.__version__)}
 
 
 def _open_real(opener: Opener, pool_size: int | None = None) -> aioredis.Redis:

@@ -20,13 +20,13 @@ from streamq.broker.records import NewJob
 from streamq.broker.schedules import due_ticks, next_tick
 from streamq.errors import QueueFull, StreamqError
 from streamq.processor import Processor, resolve_rate_key
-from streamq.scheduling.schedule import Schedule, plan
 
 if TYPE_CHECKING:
     from streamq.app import App
     from streamq.broker.backend import Backend
     from streamq.broker.keys import QueueKeys
     from streamq.config import TierSettings
+    from streamq.scheduling.schedule import Schedule
 
 log = structlog.get_logger("streamq.scheduler")
 
@@ -73,6 +73,8 @@ async def _fire(
     app: App, backend: Backend, settings: TierSettings, keys: QueueKeys, key: str,
     tick_ms: int, text: str, now_ms: int,
 ) -> None:
+    from streamq.scheduling.schedule import Schedule, plan  # not imported by idle workers
+
     try:
         schedule = Schedule.from_json(text)
         fire = plan(schedule, tick_ms, now_ms, GRACE_MS)
