@@ -8,8 +8,6 @@ import sys
 from functools import cache
 from pathlib import Path
 
-import pytest
-
 SRC = Path(__file__).resolve().parent.parent / "src" / "streamq"
 REDIS_MODULES = ("redis", "fakeredis", "lupa")
 
