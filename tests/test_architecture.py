@@ -8,6 +8,8 @@ import sys
 from functools import cache
 from pathlib import Path
 
+import pytest
+
 SRC = Path(__file__).resolve().parent.parent / "src" / "streamq"
 REDIS_MODULES = ("redis", "fakeredis", "lupa")
 
@@ -85,3 +87,12 @@ def test_a_worker_without_schedules_never_imports_them() -> None:
     assert modules_after(WORKER_START) & schedules == set()
     assert modules_after(BURST_RUN) & schedules == set()
 
+
+
+def test_a_first_connection_reads_no_package_metadata() -> None:
+    """streamq gives redis-py its version for CLIENT SETINFO: redis-py would read it from its
+    package metadata (about 3 ms, email parser included) at every worker's first connection."""
+    pytest.importorskip("redis.driver_info")
+    code = ("from streamq.broker.connection import open_connection\n"
+            "open_connection('redis://localhost:1').client.connection_pool.make_connection()")
+    assert "email.parser" not in modules_after(code)
