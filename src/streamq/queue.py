@@ -112,7 +112,8 @@ class Queue:
         items = list(jobs)
         for item, made_id in zip(items, new_job_ids(len(items)), strict=True):
             name, data, options = _unpack(item)
-            job = self._prepare(name, data, now_ms, made_id, **options)
+            job = (self._prepare(name, data, now_ms, made_id, **options) if options
+                   else self._prepare(name, data, now_ms, made_id))
             prepared.append(job)
             handles.append(Job(self, job.id, name, data, 0, job.attempts))
         if prepared:
@@ -138,28 +139,20 @@ class Queue:
             raise ConfigurationError(
                 f"priority must be an integer from 0 (soonest) to 9, got {priority!r}"
             )
-        opts: dict[str, Any] = {}
-        if backoff is not None:
-            if not isinstance(backoff, Backoff):
-                raise ConfigurationError("backoff must be a Backoff, e.g. Backoff.fixed(60)")
-            opts["backoff"] = backoff.to_json()
-        if timeout is not None:
-            opts["timeout"] = to_seconds(timeout, "timeout")
-            if opts["timeout"] <= 0:
-                raise ConfigurationError("timeout must be > 0 seconds")
         if attempts is not None and (type(attempts) is not int or attempts < 1):
             raise ConfigurationError(f"attempts must be an integer >= 1, got {attempts!r}")
         resolved_attempts = attempts or (processor.attempts if processor else None)
+        # positional: a NamedTuple built from keywords costs twice as much (bulk enqueue)
         return NewJob(
-            id=_check_job_id(job_id) if job_id is not None else made_id or new_job_id(),
-            name=name,
-            data=encoded,
-            priority=priority,
-            due_ms=_due_ms(now_ms, delay, run_at),
-            attempts=resolved_attempts or self.settings.attempts,
-            opts=codec.encode(opts) if opts else "",
-            rate_key=resolve_rate_key(processor, data, rate_key),
-            made_id=job_id is None,
+            _check_job_id(job_id) if job_id is not None else made_id or new_job_id(),
+            name,
+            encoded,
+            priority,
+            0 if delay is None and run_at is None else _due_ms(now_ms, delay, run_at),
+            resolved_attempts or self.settings.attempts,
+            "" if backoff is None and timeout is None else _options(backoff, timeout),
+            resolve_rate_key(processor, data, rate_key),
+            job_id is None,
         )
 
     # ----------------------------------------------------------------- inspecting
@@ -341,6 +334,19 @@ def _check_job_id(job_id: object) -> str:
         )
     return job_id
 
+
+
+def _options(backoff: Backoff | None, timeout: Duration | None) -> str:
+    opts: dict[str, Any] = {}
+    if backoff is not None:
+        if not isinstance(backoff, Backoff):
+            raise ConfigurationError("backoff must be a Backoff, e.g. Backoff.fixed(60)")
+        opts["backoff"] = backoff.to_json()
+    if timeout is not None:
+        opts["timeout"] = to_seconds(timeout, "timeout")
+        if opts["timeout"] <= 0:
+            raise ConfigurationError("timeout must be > 0 seconds")
+    return codec.encode(opts)
 
 
 def _due_ms(now_ms: int, delay: Duration | None, run_at: datetime | None) -> int:

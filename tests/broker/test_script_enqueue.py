@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streamq import App
+from streamq.broker.records import NewJob
 from streamq.errors import QueueFull
 from tests.broker.helpers import (
     NOW,
@@ -180,3 +181,54 @@ async def test_caller_ids_are_each_looked_up_beside_streamq_ids(app: App) -> Non
              new_job()._replace(made_id=True)]
     assert await enqueue(ctx, *batch) == [True, False, True, True]
     assert await stream_total(ctx) == 4
+
+
+def _mixed_batch() -> list[NewJob]:
+    """Jobs that differ in every way a run can: made and caller ids, names, priorities, due
+    times (a made id delayed first), options and rate keys, with alike jobs side by side."""
+    made = [new_job(name="a", due_ms=NOW + 500)._replace(made_id=True)]
+    made += [new_job(name="a")._replace(made_id=True) for _ in range(3)]
+    made += [new_job(name="b", priority=7, opts='{"timeout":5.0}')._replace(made_id=True)]
+    made += [new_job(name="b", priority=7, rate_key="k1")._replace(made_id=True)]
+    made += [new_job(name="c", due_ms=NOW + 900)._replace(made_id=True) for _ in range(2)]
+    given = [new_job("given-1", name="a"), new_job("given-2", name="a", due_ms=NOW + 500)]
+    return made[:3] + given[:1] + made[3:6] + given[1:] + made[6:]
+
+
+async def test_a_mixed_batch_writes_every_job_as_its_own(app: App) -> None:
+    """Jobs sent as runs of alike jobs each keep their own name, priority, due time, attempts,
+    options and rate key, held or delayed as their due time says."""
+    ctx = await open_ctx(app)
+    batch = _mixed_batch()
+    assert await enqueue(ctx, *batch) == [True] * len(batch)
+    for job in batch:
+        fields = await job_hash(ctx, job.id)
+        assert (fields["name"], fields["data"], fields["prio"], fields["max"]) == (
+            job.name, job.data, str(job.priority), str(job.attempts))
+        assert fields["state"] == ("delayed" if job.due_ms > NOW else "waiting")
+        assert fields.get("opts", "") == job.opts and fields.get("rk", "") == job.rate_key
+    delayed = sorted(job.id for job in batch if job.due_ms > NOW)
+    assert sorted(await zmembers(ctx, ctx.keys.delayed)) == delayed
+    assert [job_id for _, job_id in await stream(ctx, 7)] == [
+        job.id for job in batch if job.priority == 7]
+
+
+async def test_a_resent_mixed_batch_adds_nothing(app: App) -> None:
+    """Resending a mixed batch whose first streamq id is delayed finds every job."""
+    ctx = await open_ctx(app)
+    batch = _mixed_batch()
+    await enqueue(ctx, *batch)
+    assert await enqueue(ctx, *batch, now_ms=NOW + 1) == [False] * len(batch)
+    assert await stream_total(ctx) == len([job for job in batch if job.due_ms <= NOW])
+    assert len(await zmembers(ctx, ctx.keys.delayed)) == len(
+        [job for job in batch if job.due_ms > NOW])
+
+
+async def test_a_caller_id_twice_in_different_runs_is_one_job(app: App) -> None:
+    """The same caller id in two runs (different names) is still deduplicated in the batch."""
+    ctx = await open_ctx(app)
+    first, other = new_job("x", name="a"), new_job(name="b")._replace(made_id=True)
+    again = new_job("x", name="c", due_ms=NOW + 10)
+    assert await enqueue(ctx, first, other, again) == [True, True, False]
+    assert (await job_hash(ctx, "x"))["name"] == "a"
+    assert await zmembers(ctx, ctx.keys.delayed) == []

@@ -161,15 +161,10 @@ class Scripts(ScheduleScripts):
         self, keys: QueueKeys, jobs: list[NewJob], now_ms: int, max_waiting: int
     ) -> list[bool]:
         """Add ``jobs``; for each, True if created, False if its id already existed."""
-        args: list[Any] = [now_ms, max_waiting, GROUP, len(jobs)]
-        for job in jobs:
-            args += [job.id, job.name, job.data, job.priority, job.due_ms, job.attempts]
-        args += [job.opts for job in jobs]
-        args += [job.rate_key for job in jobs]
-        args += [int(job.made_id) for job in jobs]
-        job_keys = [keys.job_prefix + job.id for job in jobs]
-        reply = await self._run("enqueue", [keys.delayed, *keys.ready, keys.index, *job_keys], args,
-                                resend=True)
+        runs, ids_and_data, job_keys = _enqueue_args(keys.job_prefix, jobs, now_ms)
+        reply = await self._run(
+            "enqueue", [keys.delayed, *keys.ready, keys.index, *job_keys],
+            [now_ms, max_waiting, GROUP, len(runs) // 8, *runs, *ids_and_data], resend=True)
         if reply[0] == QUEUE_FULL:
             raise errors.QueueFull(keys.tier, int(reply[1]), int(reply[2]))
         self._wake(keys)
@@ -341,3 +336,34 @@ class Scripts(ScheduleScripts):
         reply = await self._run("log", (keys.job(job_id), keys.logs(job_id), keys.index),
                                 [line, max_lines, job_id])
         self._check(keys, job_id, reply, "log to")
+
+
+def _enqueue_args(
+    job_prefix: str, jobs: Sequence[NewJob], now_ms: int
+) -> tuple[list[Any], list[str], list[str]]:
+    """enqueue.lua's runs (8 values each), per-job ids and data, and job hash keys.
+
+    A run is consecutive jobs alike in all but id and data, so a batch of one kind of job
+    sends its name, priority, due time, attempts, options and rate key once. Jobs due now
+    with ids streamq made need no key, except the first such job (the resend check)."""
+    runs: list[Any] = []
+    ids_and_data: list[str] = []
+    job_keys: list[str] = []
+    shape: tuple[Any, ...] = ()
+    count = 0
+    first_made = True
+    for job in jobs:
+        job_shape = (job.name, job.priority, job.due_ms, job.attempts, job.opts, job.rate_key,
+                     int(job.made_id))
+        if job_shape != shape:
+            if count:
+                runs += (count, *shape)
+            shape, count = job_shape, 0
+        count += 1
+        ids_and_data += (job.id, job.data)
+        if not job.made_id or job.due_ms > now_ms or first_made:
+            job_keys.append(job_prefix + job.id)
+        first_made = first_made and not job.made_id
+    if count:
+        runs += (count, *shape)
+    return runs, ids_and_data, job_keys

@@ -43,9 +43,6 @@ local function inline_requeue(index, stream, prio, job)
   redis.call('HSET', index, job.id, place(prio, entry))
 end
 
--- priority -> its text: a Lua number passed to redis.call is formatted with printf
-local PRIORITY_TEXT = {[0] = '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'}
-
 -- inline_to_hash(key, prio, job, ...): give the job its hash, holding the entry's fields
 -- and the field/value pairs given after `job`. The caller takes the job out of the index.
 local function inline_to_hash(key, prio, job, ...)
