@@ -96,3 +96,8 @@ def test_a_first_connection_reads_no_package_metadata() -> None:
     code = ("from streamq.broker.connection import open_connection\n"
             "open_connection('redis://localhost:1').client.connection_pool.make_connection()")
     assert "email.parser" not in modules_after(code)
+
+
+def test_a_worker_start_leaves_out_what_only_other_commands_use() -> None:
+    """The admin commands' output helpers load with those commands."""
+    assert modules_after(WORKER_START) & {"streamq.cli_output"} == set()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from streamq import App
-from streamq.cli import build_parser, main
+from streamq.cli import build_parser, cmd_worker, main
 from streamq.cli_units import parse_bytes, parse_duration, positive_int
 from tests.conftest import delete_namespace
 
@@ -82,6 +82,15 @@ def test_flags_reach_the_worker() -> None:
                                       "--processes", "3"])
     assert (args.max_jobs, args.max_lifetime, args.max_memory, args.processes) == (
         500, 14400.0, 512 * 2**20, 3)
+
+
+def test_the_worker_only_parser_reads_a_worker_command_line_as_the_full_one() -> None:
+    """``main`` builds the parser of ``worker`` alone when the command line starts with it."""
+    argv = ["worker", "--app", "a:b", "--tier", "high", "--tier", "low", "--concurrency", "7",
+            "--burst", "--max-memory", "2GiB", "--url", "redis://h/1", "--json"]
+    full = vars(build_parser().parse_args(argv))
+    assert vars(build_parser(worker_only=True).parse_args(argv)) == full
+    assert full["run"] is cmd_worker
 
 
 def test_processes_needs_an_app(capsys: pytest.CaptureFixture[str]) -> None:
