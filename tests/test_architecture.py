@@ -99,5 +99,7 @@ def test_a_first_connection_reads_no_package_metadata() -> None:
 
 
 def test_a_worker_start_leaves_out_what_only_other_commands_use() -> None:
-    """The admin commands' output helpers load with those commands."""
-    assert modules_after(WORKER_START) & {"streamq.cli_output"} == set()
+    """The admin commands' output helpers load with those commands, the embedded backend's
+    wake-ups (and fakeredis) with memory://."""
+    assert modules_after(WORKER_START) & {"streamq.cli_output", "streamq.broker.wakeup",
+                                          "fakeredis"} == set()

@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -36,7 +36,9 @@ from streamq.broker.clients import (
 from streamq.broker.multiplex import Multiplexer
 from streamq.broker.packing import use_hiredis_packing
 from streamq.broker.server_checks import warn_about_settings
-from streamq.broker.wakeup import Wakeup
+
+if TYPE_CHECKING:
+    from streamq.broker.wakeup import Wakeup
 
 DEFAULT_URL = "redis://localhost:6379/0"
 SCHEMES = ("redis", "rediss", "unix", "memory", *CLUSTER_SCHEMES, *SENTINEL_SCHEMES)
@@ -173,6 +175,8 @@ def open_connection(url: str, server: Any = None) -> Connection:
         multiplexer = None if opener.is_cluster else Multiplexer(client, SOCKET_TIMEOUT_S)
         return Connection(client, url, is_memory=False, multiplexer=multiplexer, opener=opener)
     import fakeredis
+
+    from streamq.broker.wakeup import Wakeup
 
     name = parts.netloc + parts.path
     if server is None and name:
