@@ -1,6 +1,7 @@
 """Leases on both backends (Tier lease = 1 s): renewal keeps a long job with its worker,
-a job whose consumer stops renewing is reclaimed (a stall counts as an attempt), and a
-worker whose job is taken away stops running it."""
+a job whose consumer stops renewing is reclaimed (a stall counts as an attempt), a
+worker whose job is taken away stops running it, and a starting worker's upkeep (renewal,
+reclaim, promotion) waits for its first claim."""
 
 from __future__ import annotations
 
@@ -150,3 +151,36 @@ async def test_renewal_cancels_a_job_removed_while_running(app: App) -> None:
 
 async def _no_active(worker: Any) -> bool:
     return not any(runner.active for runner in worker.runners)
+
+
+async def test_the_upkeep_starts_once_the_first_claim_has_answered(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's first claim goes to Redis alone: its first reclaim and promotion are sent
+    after the claim's answer, so the first jobs do not wait in Redis behind them."""
+    backend = await app.backend(app.queue().keys)
+    calls: list[str] = []
+    for name in ("claim", "reclaim", "promote_due"):
+        monkeypatch.setattr(backend.scripts, name, recording(name, getattr(backend.scripts, name),
+                                                             calls))
+
+    @app.processor("noop")
+    async def noop(job: Job) -> None:
+        pass
+
+    await app.enqueue("noop")
+    async with running(app.worker()):
+        await until(lambda: asyncio.sleep(0, "promote_due answered" in calls))
+    assert calls.index("claim answered") < calls.index("reclaim sent")
+    assert calls.index("claim answered") < calls.index("promote_due sent")
+
+
+def recording(name: str, call: Any, calls: list[str]) -> Any:
+    """``call``, noting in ``calls`` when it is sent and when it has answered."""
+    async def recorded(*args: Any, **kwargs: Any) -> Any:
+        calls.append(f"{name} sent")
+        try:
+            return await call(*args, **kwargs)
+        finally:
+            calls.append(f"{name} answered")
+    return recorded

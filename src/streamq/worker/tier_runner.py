@@ -160,6 +160,7 @@ class TierRunner:
             mark = wakeup.version(self.keys.tier) if wakeup else 0
             jobs = await self._claim(backend, free, delivered, burst)
             delivered = []
+            self.upkeep.claimed.set()
             if jobs is None:
                 await self._idle(backend, mark, paused=True)
                 continue
@@ -350,8 +351,7 @@ class TierRunner:
         if running.confirmed is not None and not await running.confirmed:
             return
         if isinstance(outcome, Completed):
-            self._done.append((running, Finished(job.id, job.priority, job.entry,
-                                                 outcome.result)))
+            self._done.append((running, Finished(job.id, job.priority, job.entry, outcome.result)))
             self._done_ready.set()
             self._slot_freed.set()
             self._count(running)

@@ -44,6 +44,9 @@ class Upkeep:
         self._look_every = LOOK_EVERY_S
         self._next_promote = 0.0
         self._wake = asyncio.Event()
+        self.claimed = asyncio.Event()
+        """Set by the runner once its first claim has answered: the first pass waits for it,
+        so that the first claim does not wait in Redis behind a reclaim and a promotion."""
 
     def promote_at(self, at: float) -> None:
         """Look for due delayed jobs at monotonic time ``at`` if that is sooner than planned."""
@@ -57,7 +60,9 @@ class Upkeep:
         renew_every, reclaim_every = lease_s / 3, min(lease_s / 2, 5.0)
         if backend.connection.is_memory:
             self._look_every = LOOK_EVERY_EMBEDDED_S
-        next_renew = next_reclaim = next_fire = self._next_promote = time.monotonic()
+        await self.claimed.wait()
+        next_reclaim = next_fire = self._next_promote = time.monotonic()
+        next_renew = next_reclaim + renew_every  # the leases of the first jobs are fresh
         while True:
             now = time.monotonic()
             try:
