@@ -10,8 +10,7 @@ A setting that cannot be read at all is not guessed at: nothing is logged for it
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 import redis.exceptions as rex
@@ -20,8 +19,7 @@ import structlog
 log = structlog.get_logger("streamq")
 
 
-@dataclass(frozen=True, slots=True)
-class ServerSettings:
+class ServerSettings(NamedTuple):
     """What the server says about eviction and persistence (``None``: could not be read)."""
 
     maxmemory_policy: str | None

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from streamq.hooks import JobOutcome
 
 
-@dataclass(frozen=True, slots=True)
-class Completed:
+class Completed(NamedTuple):
     """The processor returned; ``result`` is its JSON, ``value`` the returned object."""
 
     result: str
     value: Any = None
 
 
-@dataclass(frozen=True, slots=True)
-class Failed:
+class Failed(NamedTuple):
     """The attempt failed. ``retry_delay_ms`` is None when no retry may follow."""
 
     error: str
