@@ -70,9 +70,13 @@ INCLUDE = re.compile(r"^-- @include (\w+)$", re.M)
 def _source(name: str) -> str:
     """A script's text, with each ``-- @include NAME`` line replaced by ``lib/NAME.lua``: the
     Lua functions several scripts share (writing a job, counting waiting jobs, retention)."""
-    scripts = resources.files("streamq.broker").joinpath("scripts")
-    return INCLUDE.sub(lambda m: scripts.joinpath(f"lib/{m.group(1)}.lua").read_text(),
-                       scripts.joinpath(f"{name}.lua").read_text())
+    return INCLUDE.sub(lambda m: _read(f"lib/{m.group(1)}.lua"), _read(f"{name}.lua"))
+
+
+@cache
+def _read(path: str) -> str:
+    """A file of ``scripts/``, read once per process (several scripts include each lib)."""
+    return resources.files("streamq.broker").joinpath(f"scripts/{path}").read_text()
 
 
 @cache
