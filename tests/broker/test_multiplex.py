@@ -66,6 +66,50 @@ async def test_a_lone_call_is_written_at_once_and_a_burst_in_two_writes(
         transport.write = real_write
 
 
+async def test_one_call_at_a_time_schedules_no_turn_end(mux: Multiplexer) -> None:
+    """Awaiting one call after another (an enqueue loop) costs no extra turn of the event
+    loop: nothing is scheduled to flush at a turn's end when nothing waits for it."""
+    await mux.execute("PING")
+    loop = asyncio.get_running_loop()
+    scheduled: list[object] = []
+    real_call_soon = loop.call_soon
+
+    def spying_call_soon(callback: Any, *args: Any, **kwargs: Any) -> asyncio.Handle:
+        scheduled.append(callback)
+        return real_call_soon(callback, *args, **kwargs)
+
+    loop.call_soon = spying_call_soon  # type: ignore[method-assign]
+    try:
+        for i in range(20):
+            assert await mux.execute("ECHO", str(i)) == str(i)
+    finally:
+        del loop.call_soon
+    assert mux._end_turn not in scheduled
+
+
+async def test_a_call_in_a_later_turn_goes_out_while_a_reply_is_awaited(
+    mux: Multiplexer, namespace: str
+) -> None:
+    """A command written at once and still unanswered: a call made in a later turn is sent
+    by the end of that turn, not held until the first reply."""
+    await mux.execute("PING")
+    slow = blocking_read(mux, namespace, 300)
+    await asyncio.sleep(0)
+    transport: Any = mux._transport
+    writes: list[bytes] = []
+    real_write = transport.write
+    transport.write = lambda data: (writes.append(data), real_write(data))
+    try:
+        later = asyncio.ensure_future(mux.execute("ECHO", "later"))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert any(b"later" in data for data in writes) and not slow.done()
+        assert await later == "later"
+    finally:
+        transport.write = real_write
+    assert await slow is None
+
+
 async def test_a_turn_cut_short_by_a_closed_loop_does_not_hold_back_writes(
     mux: Multiplexer,
 ) -> None:

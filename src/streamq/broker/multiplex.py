@@ -44,8 +44,11 @@ class Multiplexer:
         self._waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
         self._unsent: list[bytes] = []
         self._turn_loop: asyncio.AbstractEventLoop | None = None
-        """The loop whose current turn wrote a command (later ones wait for the turn's end);
-        a loop, not a flag, so a turn cut short by a closed loop never blocks the next."""
+        """The loop whose turn wrote a command at once: later commands wait for the turn's
+        end, until a reply comes back (which only happens in a later turn). A loop, not a
+        flag, so a turn cut short by a closed loop never holds back the next loop's."""
+        self._end_turn_loop: asyncio.AbstractEventLoop | None = None
+        """The loop a turn-end flush is scheduled on, if one is."""
         self._watchdog: asyncio.TimerHandle | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -69,16 +72,19 @@ class Multiplexer:
         return replies
 
     def _queue(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
-        # The first command of a loop turn is written at once (a lone call waits for no
-        # flush); those that follow in the same turn go out together at its end.
+        # The first command of a loop turn is written at once; those that follow in the
+        # same turn go out together at its end. A lone call schedules nothing: a turn-end
+        # callback would cost every call one more turn of the loop (an epoll_wait).
         loop = asyncio.get_running_loop()
         reply: asyncio.Future[Any] = loop.create_future()
         self._unsent.append(hiredis.pack_command(args))
         self._waiting.append((reply, loop.time()))
         if self._turn_loop is not loop:
             self._turn_loop = loop
-            loop.call_soon(self._end_turn)
             self._flush()
+        elif self._end_turn_loop is not loop:
+            self._end_turn_loop = loop
+            loop.call_soon(self._end_turn)
         if self._watchdog is None:
             self._watchdog = loop.call_later(self._reply_timeout, self._check_overdue)
         return reply
@@ -122,7 +128,7 @@ class Multiplexer:
         connecting.set_result(None)
 
     def _end_turn(self) -> None:
-        self._turn_loop = None
+        self._turn_loop = self._end_turn_loop = None
         self._flush()
 
     def _flush(self) -> None:
@@ -218,6 +224,7 @@ class _ReplyProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._parser.feed(data)
+        self._mux._turn_loop = None  # a later turn than any write: the next call writes at once
         try:
             while (reply := self._parser.gets()) is not False:
                 self._mux._resolve(reply)
