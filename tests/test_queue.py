@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import pydantic
 import pytest
 import redis.asyncio as aioredis
 
@@ -398,6 +399,40 @@ async def test_enqueue_many_two_and_three_tuples(clocked: App) -> None:
     assert c.attempts == 9
     client = await client_of(clocked)
     assert await client.zscore(queue.keys.delayed, jobs[2].id) == (T0 + 5) * 1000
+
+
+async def test_enqueue_many_prepares_every_job_of_a_name(app: App) -> None:
+    """Each job of a name that repeats in a batch gets its processor's checks and settings:
+    the model validates and coerces every job's data, rate_key reads every job's data, the
+    processor's attempts apply to all, and a later job's options are its own."""
+
+    class Point(pydantic.BaseModel):
+        x: int
+
+    @app.processor("point", model=Point)
+    async def point(job: Job) -> None:
+        return None
+
+    @app.processor("tenant", rate_key=lambda data: data["t"], attempts=7)
+    async def tenant(job: Job) -> None:
+        return None
+
+    queue = app.queue()
+    with pytest.raises(InvalidPayload, match="does not match Point"):
+        await queue.enqueue_many([("point", {"x": 1}), ("point", {"x": "not a number"})])
+    assert await queue.counts() == EMPTY
+    jobs = await queue.enqueue_many([
+        ("point", {"x": 1}), ("point", {"x": "2"}),
+        ("tenant", {"t": "a"}), ("tenant", {"t": "b"}),
+        ("tenant", {"t": "c"}, {"attempts": 2, "delay": 60}), ("tenant", {"t": "d"}),
+    ])
+    client = await client_of(app)
+    stored = [await stored_job(client, queue.keys, job.id) for job in jobs]
+    assert [json.loads(fields["data"]) for fields in stored[:2]] == [{"x": 1}, {"x": 2}]
+    assert [fields.get("rk") for fields in stored[2:]] == ["a", "b", "c", "d"]
+    assert [fields["max"] for fields in stored[2:]] == ["7", "7", "2", "7"]
+    assert [job.attempts for job in jobs[2:]] == [7, 7, 2, 7]
+    assert await queue.counts() == {**EMPTY, "waiting": 5, "delayed": 1}
 
 
 async def test_enqueue_many_is_one_round_trip(app: App, monkeypatch: pytest.MonkeyPatch) -> None:

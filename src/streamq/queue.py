@@ -110,16 +110,33 @@ class Queue:
         prepared: list[NewJob] = []
         handles: list[Job] = []
         items = list(jobs)
+        limit = self._app.max_payload_bytes
+        # names whose (name, data) jobs differ only in id and data -> their attempts: once
+        # one such job is prepared, the next needs only its data encoded (20 % of the Python)
+        plain: dict[str, int] = {}
         for item, made_id in zip(items, new_job_ids(len(items)), strict=True):
-            name, data, options = _unpack(item)
-            job = (self._prepare(name, data, now_ms, made_id, **options) if options
-                   else self._prepare(name, data, now_ms, made_id))
+            if type(item) is tuple and len(item) == 2 and (attempts := plain.get(item[0])):
+                name, data = item
+                job = NewJob(made_id, name, codec.encode(data, limit=limit), 0, 0, attempts,
+                             "", "", True)
+            else:
+                name, data, options = _unpack(item)
+                job = (self._prepare(name, data, now_ms, made_id, **options) if options
+                       else self._prepare(name, data, now_ms, made_id))
+                if not options and self._needs_only_data(name):
+                    plain[name] = job.attempts
             prepared.append(job)
             handles.append(Job(self, job.id, name, data, 0, job.attempts))
         if prepared:
             backend = await self._backend()
             await backend.scripts.enqueue(self.keys, prepared, now_ms, self.settings.max_waiting)
         return handles
+
+    def _needs_only_data(self, name: str) -> bool:
+        """Whether ``_prepare`` of a ``name`` job without options only encodes its data:
+        its processor (if any) has no model to validate it and no rate key to read from it."""
+        processor = self._app.processors.get(name)
+        return processor is None or (processor.model is None and processor.rate_key is None)
 
     def _prepare(
         self, name: str, data: Any, now_ms: int, made_id: str | None, *, priority: int = 0,
