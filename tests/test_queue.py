@@ -474,8 +474,10 @@ async def test_enqueue_many_same_id_twice_is_one_job(app: App) -> None:
         (("x", 1, {"colour": "red"}), ConfigurationError),
         (("", 1), ConfigurationError),
         (["x", 1], ConfigurationError),
+        ((["x"], 1), ConfigurationError),
     ],
-    ids=["data", "priority", "delay", "unknown-option", "empty-name", "not-a-tuple"],
+    ids=["data", "priority", "delay", "unknown-option", "empty-name", "not-a-tuple",
+         "unhashable-name"],
 )
 async def test_enqueue_many_is_all_or_nothing(
     app: App, bad_item: Any, error: type[Exception]

@@ -111,20 +111,20 @@ class Queue:
         handles: list[Job] = []
         items = list(jobs)
         limit = self._app.max_payload_bytes
-        # names whose (name, data) jobs differ only in id and data -> their attempts: once
-        # one such job is prepared, the next needs only its data encoded (20 % of the Python)
-        plain: dict[str, int] = {}
+        # name -> what its (name, data) jobs share after id, name and data, taken from the
+        # first one prepared: the next ones need only their data encoded (20 % of the Python)
+        alike: dict[str, tuple[Any, ...]] = {}
         for item, made_id in zip(items, new_job_ids(len(items)), strict=True):
-            if type(item) is tuple and len(item) == 2 and (attempts := plain.get(item[0])):
+            if (type(item) is tuple and len(item) == 2 and type(item[0]) is str
+                    and (shared := alike.get(item[0]))):
                 name, data = item
-                job = NewJob(made_id, name, codec.encode(data, limit=limit), 0, 0, attempts,
-                             "", "", True)
+                job = NewJob._make((made_id, name, codec.encode(data, limit=limit), *shared))
             else:
                 name, data, options = _unpack(item)
                 job = (self._prepare(name, data, now_ms, made_id, **options) if options
                        else self._prepare(name, data, now_ms, made_id))
                 if not options and self._needs_only_data(name):
-                    plain[name] = job.attempts
+                    alike[name] = job[3:]
             prepared.append(job)
             handles.append(Job(self, job.id, name, data, 0, job.attempts))
         if prepared:
