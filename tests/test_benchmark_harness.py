@@ -78,3 +78,41 @@ def test_rounds_merge_into_medians_over_every_run() -> None:
     assert merged["process"]["10"]["rate"] == 6.0 and merged["process"]["100"]["rate"] == 4.0
     assert merged["process_best"]["concurrency"] == 10
     assert merged["ops"] == {"first": True}
+
+
+def test_relay_floor_times_each_message_from_its_send_to_the_blocked_reader(
+        redis_url: str, namespace: str) -> None:
+    """The latency floor: every message the producer sends reaches the child's blocked read
+    and is timed once; the stream is gone afterwards."""
+    import redis
+    from harness.relay_floor import measure
+
+    stream = f"bench:{namespace}:relay-floor"
+    floor = measure(redis_url, stream, 20, 1.0)
+    assert floor["n"] == 20 and floor["gap_ms"] == 1.0
+    assert 0 < floor["p50_ms"] <= floor["p95_ms"] <= floor["p99_ms"] <= floor["max_ms"] < 1000
+    with redis.Redis.from_url(redis_url, protocol=2) as client:
+        assert client.exists(stream) == 0
+
+
+def test_report_puts_the_latency_floor_beside_the_latency_targets(tmp_path: Path) -> None:
+    from harness.report import write_markdown
+
+    floors = [{"n": 500, "gap_ms": 5.0, "p50_ms": p50, "p95_ms": 0.4, "p99_ms": 0.5,
+               "max_ms": 0.6} for p50 in (0.30, 0.36, 0.33)]
+    result = {
+        "meta": {"date": "2026-12-06", "tag": "t", "machine": "m", "python": "3.11",
+                 "redis_version": "7.0", "loadavg": [0, 0, 0], "command": "run.py",
+                 "options": {"n": 20_000, "reps": 1, "lat_n": 500, "lat_gap_ms": 5.0,
+                             "mem_n": 100_000, "redis_port": 6390}},
+        "peers": [{"name": "streamq", "errors": [],
+                   "latency": {"p50_ms": 0.45, "p95_ms": 0.5, "p99_ms": 0.6}}],
+        "relay_floor": floors,
+    }
+    path = tmp_path / "report.md"
+    write_markdown(result, str(path))
+    text = path.read_text()
+    assert "| the machine's latency floor p50 / p99 (no library, same gap) | 0.33 / 0.50 |" \
+        in text
+    assert "| 2 | 0.36 | 0.40 | 0.50 | 0.60 |" in text
+    assert "| median | 0.33 | 0.40 | 0.50 | 0.60 |" in text

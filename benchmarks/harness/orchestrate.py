@@ -12,7 +12,7 @@ from typing import Any
 
 from peers import PEERS, python_for
 
-from harness import ceiling
+from harness import ceiling, relay_floor
 from harness.context import RESULTS_DIR, TMP_DIR
 from harness.options import Options
 from harness.procs import BENCH_DIR
@@ -95,6 +95,8 @@ def orchestrate(options: Options, peers: list[str], tag: str, start_redis: bool,
             result["ceiling"] = ceiling.measure(probe, options.reps)
         runs: dict[str, list[dict[str, Any]]] = {}
         for round_number in range(1, rounds + 1):
+            if "latency" in options.scenarios:
+                measure_relay_floor(options, result)
             for name in peers:
                 if name not in PEERS:
                     runs[name] = [{"name": name, "errors": [f"unknown peer {name!r}"]}]
@@ -115,6 +117,16 @@ def orchestrate(options: Options, peers: list[str], tag: str, start_redis: bool,
     finally:
         probe.close()
         server.stop()
+
+
+def measure_relay_floor(options: Options, result: dict[str, Any]) -> None:
+    """The machine's own latency floor (harness/relay_floor.py), with the latency scenario's
+    count and gap, once a round, so it is measured beside the peers' latency."""
+    log("relay floor (latency with no library)")
+    floor = relay_floor.measure(f"redis://127.0.0.1:{options.redis_port}/0",
+                                "bench:relay-floor", options.lat_n, options.lat_gap_ms)
+    log("  relay floor: " + ", ".join(f"{k}={v:.4g}" for k, v in floor.items()))
+    result.setdefault("relay_floor", []).append(floor)
 
 
 def write_results(result: dict[str, Any]) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.stats import median
+
 Peer = dict[str, Any]
 YARDSTICK = "bullmq-node"
 DASH = "\N{EN DASH}"
@@ -65,8 +67,9 @@ def main_table(peers: list[Peer]) -> list[str]:
     return [*lines, ""]
 
 
-def targets(peers: list[Peer]) -> list[str]:
-    """The issue's targets for streamq, each as measured in this run."""
+def targets(peers: list[Peer], floors: list[dict[str, Any]] | None = None) -> list[str]:
+    """The issue's targets for streamq, each as measured in this run; beside the latency
+    targets, the machine's latency floor when it was measured."""
     sq = next((p for p in peers if p["name"] == "streamq"), None)
     base = _yardstick(peers)
     if not sq:
@@ -87,6 +90,10 @@ def targets(peers: list[Peer]) -> list[str]:
         value = _get(sq, *path)
         ok = None if value is None else (value <= limit if "bytes" in label else value < limit)
         rows.append((label, fmt(value, 2 if "ms" in label else 0), ok))
+        if label.startswith("latency p99") and floors:
+            p50, p99 = (median(f[k] for f in floors) for k in ("p50_ms", "p99_ms"))
+            rows.append(("the machine's latency floor p50 / p99 (no library, same gap)",
+                         f"{fmt(p50, 2)} / {fmt(p99, 2)}", None))
     lines = ["## streamq against the issue's targets (same run, same Redis)", "",
              "| target | measured | met |", "|---|---:|---|"]
     lines += [f"| {label} | {value} | {DASH if ok is None else 'yes' if ok else 'no'} |"
@@ -172,11 +179,32 @@ def streamq_only(peers: list[Peer]) -> list[str]:
     return lines
 
 
+def relay_floor_table(result: dict[str, Any]) -> list[str]:
+    """The machine's latency floor, measured in each round (harness/relay_floor.py)."""
+    floors = result.get("relay_floor") or []
+    if not floors:
+        return []
+    lines = ["## The machine's latency floor (no library)", "",
+             "XADD from one process to another blocked in XREAD BLOCK on the same Redis, plain "
+             "sockets, timed like the latency scenario: the same count, the same gap, "
+             "measured in every round. On a VM an idle vCPU is halted, and waking it costs "
+             "more than the work: compare a peer's latency with this, not with zero.", "",
+             "| round | p50 ms | p95 ms | p99 ms | max ms |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {i} | {f['p50_ms']:.2f} | {f['p95_ms']:.2f} | {f['p99_ms']:.2f} | "
+              f"{f['max_ms']:.2f} |" for i, f in enumerate(floors, 1)]
+    if len(floors) > 1:
+        lines.append("| median | " + " | ".join(
+            f"{median(f[k] for f in floors):.2f}" for k in ("p50_ms", "p95_ms", "p99_ms",
+                                                             "max_ms")) + " |")
+    return [*lines, ""]
+
+
 def ceiling_table(result: dict[str, Any]) -> list[str]:
-    """redis-benchmark on the bench server."""
+    """redis-benchmark on the bench server; PING from Python on asyncio and uvloop."""
     if not result.get("ceiling"):
         return []
-    lines = ["## What this Redis does alone (redis-benchmark)", "",
+    lines = ["## What this Redis does alone (redis-benchmark), and one Python process with it",
+             "",
              "| command | requests/s (median) |", "|---|---:|"]
     lines += [f"| {c['label']} | {fmt(c['rps'])} |" for c in result["ceiling"]]
     return [*lines, ""]
@@ -210,7 +238,8 @@ def write_markdown(result: dict[str, Any], path: str) -> None:
             f"{o['lat_n']} jobs {o['lat_gap_ms']:g} ms apart to an idle worker; memory: "
             f"{o['mem_n']:,} waiting jobs. Ratios in brackets: to BullMQ (Node), same run.", "",
             f"Command: `{m['command']}`", ""]
-    body = (main_table(peers) + targets(peers) + by_concurrency(peers) + ops_table(peers)
-            + streamq_only(peers) + ceiling_table(result) + versions(peers))
+    body = (main_table(peers) + targets(peers, result.get("relay_floor"))
+            + by_concurrency(peers) + ops_table(peers) + streamq_only(peers)
+            + relay_floor_table(result) + ceiling_table(result) + versions(peers))
     with open(path, "w") as f:
         f.write("\n".join([*head, "## Results", "", *body]))
