@@ -5,6 +5,7 @@ answering)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -144,6 +145,30 @@ async def test_execute_many_sends_in_order_and_raises_the_first_error(
                                ("HINCRBY", key, "n", 1))
     assert await mux.execute("HGET", key, "n") == "4"
     await client.delete(key)
+
+
+async def test_a_cancelled_execute_many_leaves_no_reply_unretrieved(
+    mux: Multiplexer, client: aioredis.Redis
+) -> None:
+    """Cancelled while its first command blocks in Redis, execute_many cancels the calls
+    still waiting: their replies, errors included, find no one (nothing is logged as an
+    exception never retrieved) and later calls get their own replies."""
+    key = f"t-mux-cancel-{uuid.uuid4().hex}"
+    unretrieved: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, context: unretrieved.append(context))
+    try:
+        call = asyncio.ensure_future(mux.execute_many(("BLPOP", key, "0.3"), ("NOSUCHCOMMAND",)))
+        await asyncio.sleep(0.05)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        assert await mux.execute("ECHO", "after") == "after"  # waits out BLPOP's timeout
+        del call
+        gc.collect()
+        assert unretrieved == []
+    finally:
+        loop.set_exception_handler(None)
 
 
 async def test_noscript_is_redis_pys_exception(mux: Multiplexer) -> None:

@@ -60,14 +60,26 @@ class Multiplexer:
         return await self._queue(args)
 
     async def execute_many(self, *commands: tuple[Any, ...]) -> list[Any]:
-        """Send ``commands`` in one write and return their replies; the first error (in
-        command order) is raised once every reply is in."""
+        """Send ``commands`` without waiting in between and return their replies; the first
+        error (in command order) is raised once every reply is in."""
         if self._connection is None:
             await self._connect()
-        replies = await asyncio.gather(*(self._queue(args) for args in commands),
-                                       return_exceptions=True)
+        futures = [self._queue(args) for args in commands]
+        # Replies come in order: the caller wakes once, for the first; the rest are done by
+        # then or soon after (gather would schedule a callback per reply, then the wake-up).
+        replies: list[Any] = []
+        try:
+            for future in futures:
+                try:
+                    replies.append(await future)
+                except Exception as exc:  # raised below, once every reply is in
+                    replies.append(exc)
+        except BaseException:  # cancelled: replies still to come find no one waiting
+            for future in futures:
+                future.cancel()
+            raise
         for reply in replies:
-            if isinstance(reply, BaseException):
+            if isinstance(reply, Exception):
                 raise reply
         return replies
 
