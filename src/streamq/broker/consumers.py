@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 class BlockingReader:
     """An idle worker's wait for new jobs: ``XREADGROUP BLOCK`` on a connection of its own,
     so the shared pool never waits behind it (real Redis only). The read and the queue's
-    paused flag go out in one write on a pipelined connection of the reader's own
+    paused flag go out back to back on a pipelined connection of the reader's own
     (redis-py's pipeline costs about 150 µs of Python on the path that wakes a worker);
     a cluster's client routes each command itself."""
 
