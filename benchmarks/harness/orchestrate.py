@@ -121,10 +121,15 @@ def orchestrate(options: Options, peers: list[str], tag: str, start_redis: bool,
 
 def measure_relay_floor(options: Options, result: dict[str, Any]) -> None:
     """The machine's own latency floor (harness/relay_floor.py), with the latency scenario's
-    count and gap, once a round, so it is measured beside the peers' latency."""
+    count and gap, once a round, so it is measured beside the peers' latency. A failure is
+    logged and the run goes on: the floor explains figures, it is not one of them."""
     log("relay floor (latency with no library)")
-    floor = relay_floor.measure(f"redis://127.0.0.1:{options.redis_port}/0",
-                                "bench:relay-floor", options.lat_n, options.lat_gap_ms)
+    try:
+        floor = relay_floor.measure(f"redis://127.0.0.1:{options.redis_port}/0",
+                                    "bench:relay-floor", options.lat_n, options.lat_gap_ms)
+    except Exception as exc:
+        log(f"  ERROR relay floor: {type(exc).__name__}: {exc}")
+        return
     log("  relay floor: " + ", ".join(f"{k}={v:.4g}" for k, v in floor.items()))
     result.setdefault("relay_floor", []).append(floor)
 
