@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import hiredis
 import pytest
+import redis
 import redis.asyncio as aioredis
 import redis.exceptions as rex
 
@@ -65,6 +67,38 @@ async def test_a_lone_call_is_written_at_once_and_a_burst_in_two_writes(
         assert len(writes) == 2 and writes[1].count(b"ECHO") == 99
     finally:
         transport.write = real_write
+
+
+async def test_send_now_is_on_the_wire_before_any_later_callback(
+    mux: Multiplexer, redis_url: str
+) -> None:
+    """A command sent with send_now reaches Redis before a callback scheduled after it runs,
+    whether it is the turn's first command (written at once) or joins others (written by
+    the turn-end flush): a callback that blocks the loop still sees both commands' effects
+    from another connection. Before the connection is open, send_now returns None."""
+    key = f"t-mux-now-{uuid.uuid4().hex}"
+    fresh = Multiplexer(aioredis.Redis.from_url(redis_url), reply_timeout=5.0)
+    assert fresh.send_now("PING") is None
+    await fresh.aclose()
+    await mux.execute("PING")
+    loop = asyncio.get_running_loop()
+    seen: list[Any] = []
+
+    def look_from_another_connection() -> None:  # blocks the loop: nothing else runs
+        other = redis.Redis.from_url(redis_url, decode_responses=True)
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline and other.llen(key) < 2:
+            time.sleep(0.001)
+        seen.append(other.lrange(key, 0, -1))
+        other.close()
+
+    first = mux.send_now("RPUSH", key, "first")
+    second = mux.send_now("RPUSH", key, "second")
+    assert first is not None and second is not None
+    loop.call_soon(look_from_another_connection)
+    assert (await first, await second) == (1, 2)
+    assert seen == [["first", "second"]]
+    await mux.execute("DEL", key)
 
 
 async def test_one_call_at_a_time_schedules_no_turn_end(mux: Multiplexer) -> None:

@@ -172,6 +172,23 @@ async def test_killed_worker_job_is_reclaimed_and_dead_consumer_is_locked_out(
     assert (await queue.counts())["completed"] == 1
 
 
+async def test_a_job_started_early_that_kills_its_worker_has_used_an_attempt(
+    app: App, spawn: Any, tmp_path: Path
+) -> None:
+    """An idle worker starts a job from its blocking read while its claim travels (the
+    early start): the claim is on the wire before the job's first step, so a job that kills
+    the process at once has still used an attempt, and a poison job cannot loop for ever."""
+    process = spawn()
+    warm = await app.enqueue("long", {"seconds": [0]})
+    await warm.result(timeout=20)
+    await asyncio.sleep(0.3)  # the worker is idle in its blocking read
+    job = await app.enqueue("suicide", None, attempts=2)
+    assert await wait_exit(process, 10) == -signal.SIGKILL
+    fields = await wait_for_fields(app, job.id, {"state": "active"}, 5, tmp_path)
+    assert fields["attempt"] == "1"
+    assert fields["worker"].split(":")[1] == str(process.pid)
+
+
 async def test_sigterm_lets_the_running_job_finish(
     app: App, spawn: Any, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from typing import Any
 
 from streamq import App, Job, Tier
@@ -32,6 +33,11 @@ def build_app(url: str | None = None, namespace: str | None = None) -> App:
         await job.log(f"attempt {job.attempt} in pid {os.getpid()}")
         await asyncio.sleep(seconds[min(job.attempt, len(seconds)) - 1])
         return {"attempt": job.attempt, "pid": os.getpid()}
+
+    @app.processor("suicide")
+    async def suicide(job: Job) -> None:
+        """SIGKILL this worker process in the job's first step."""
+        os.kill(os.getpid(), signal.SIGKILL)
 
     return app
 

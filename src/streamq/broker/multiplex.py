@@ -59,6 +59,15 @@ class Multiplexer:
             await self._connect()
         return await self._queue(args)
 
+    def send_now(self, *args: Any) -> asyncio.Future[Any] | None:
+        """Send one command before returning, without a loop turn, and return its reply's
+        future; None when the connection is not open yet (call :meth:`execute`). A command
+        that joins others of this loop turn is written by a callback scheduled before this
+        returns, so it is on the wire before any callback scheduled after it runs."""
+        if self._connection is None:
+            return None
+        return self._queue(args)
+
     async def execute_many(self, *commands: tuple[Any, ...]) -> list[Any]:
         """Send ``commands`` without waiting in between and return their replies; the first
         error (in command order) is raised once every reply is in."""

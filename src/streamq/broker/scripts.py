@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -23,6 +23,7 @@ from streamq.broker.connection import Connection, raise_translated, translate_er
 from streamq.broker.keys import GROUP, QueueKeys
 from streamq.broker.records import ClaimedJob, Delivered, Finished, NewJob
 from streamq.broker.schedules import ScheduleScripts
+from streamq.broker.script_args import claim_args, claim_keys, enqueue_args
 
 if TYPE_CHECKING:
     from streamq.config import RateLimit
@@ -49,6 +50,10 @@ class RateLimited(NamedTuple):
     wait_ms: int
 
 
+Claimed = list[ClaimedJob] | RateLimited | None
+"""What claim answers: the jobs it started, None if the queue is paused, or RateLimited."""
+
+
 @dataclass(frozen=True, slots=True)
 class Reclaimed:
     """What one reclaim pass did."""
@@ -57,11 +62,6 @@ class Reclaimed:
     failed: int
     cursors: tuple[str, ...]
     stalled: tuple[str, ...]
-
-
-def _bucket_args(limit: RateLimit | None) -> tuple[int, int, int]:
-    """A rate limit as claim's ARGV: tokens per window, window in ms, burst (0s = none)."""
-    return (0, 0, 0) if limit is None else (limit.limit, limit.per_ms, limit.capacity)
 
 
 INCLUDE = re.compile(r"^-- @include (\w+)$", re.M)
@@ -117,13 +117,14 @@ class Scripts(ScheduleScripts):
 
     async def _run(
         self, name: str, keys: list[str] | tuple[str, ...], args: list[Any], *,
-        resend: bool = False,
+        resend: bool = False, sent: Awaitable[Any] | None = None,
     ) -> Any:
         """Call script ``name``. ``resend``: the script is idempotent, so a call whose
-        connection broke is sent once more (on a new connection) before giving up."""
+        connection broke is sent once more (on a new connection) before giving up.
+        ``sent``: the reply of this very call, already sent (:meth:`claim_now`)."""
         try:
             try:
-                return await self._evalsha(name, keys, args)
+                return await self._evalsha(name, keys, args, sent)
             except (rex.ConnectionError, rex.TimeoutError):
                 if not resend:
                     raise
@@ -131,14 +132,22 @@ class Scripts(ScheduleScripts):
         except Exception as exc:
             raise_translated(exc, self._connection.url)
 
-    async def _evalsha(self, name: str, keys: list[str] | tuple[str, ...], args: list[Any]) -> Any:
-        """EVALSHA; a server without the script (restarted, failed over, or its cache
-        flushed) gets them all loaded, and the call is made once more."""
+    async def _evalsha(self, name: str, keys: list[str] | tuple[str, ...], args: list[Any],
+                       sent: Awaitable[Any] | None = None) -> Any:
+        """EVALSHA (or the reply of one ``sent``); a server without the script (restarted,
+        failed over, or its cache flushed) gets them all loaded, and the call is made once
+        more."""
         try:
-            return await self._send(name, keys, args)
+            return await (sent if sent is not None else self._send(name, keys, args))
         except rex.NoScriptError:
             await self.load()
             return await self._send(name, keys, args)
+
+    def _send_now(self, name: str, keys: tuple[str, ...], args: list[Any]) -> Awaitable[Any] | None:
+        """EVALSHA sent before this returns (Multiplexer.send_now); None if it cannot be."""
+        if self._multiplexer is None:
+            return None
+        return self._multiplexer.send_now("EVALSHA", self._shas[name], len(keys), *keys, *args)
 
     async def _send(self, name: str, keys: list[str] | tuple[str, ...], args: list[Any]) -> Any:
         if self._multiplexer is None:
@@ -165,7 +174,7 @@ class Scripts(ScheduleScripts):
         self, keys: QueueKeys, jobs: list[NewJob], now_ms: int, max_waiting: int
     ) -> list[bool]:
         """Add ``jobs``; for each, True if created, False if its id already existed."""
-        runs, ids_and_data, job_keys = _enqueue_args(keys.job_prefix, jobs, now_ms)
+        runs, ids_and_data, job_keys = enqueue_args(keys.job_prefix, jobs, now_ms)
         reply = await self._run(
             "enqueue", [keys.delayed, *keys.ready, keys.index, *job_keys],
             [now_ms, max_waiting, GROUP, len(runs) // 8, *runs, *ids_and_data], resend=True)
@@ -179,16 +188,39 @@ class Scripts(ScheduleScripts):
         delivered: Sequence[tuple[int, str, str] | Delivered] | None = None, *,
         rate_limit: RateLimit | None = None, rate_limit_per_key: RateLimit | None = None,
         defer_budget: int = DEFER_BUDGET,
-    ) -> list[ClaimedJob] | RateLimited | None:
+    ) -> Claimed:
         """Start up to ``count`` jobs within the rate limits; None if the queue is paused,
         ``RateLimited`` if the tier's limit (or the defer budget) let nothing start."""
-        args: list[Any] = [GROUP, consumer, now_ms, count, keys.job_prefix,
-                           *_bucket_args(rate_limit), *_bucket_args(rate_limit_per_key),
-                           defer_budget, len(delivered or ())]
-        for one in delivered or ():
-            args += [one[0], one[1], one[2]]  # priority, entry id, job id
-        reply = await self._run(
-            "claim", (keys.meta, *keys.ready, keys.delayed, keys.rate, keys.index), args)
+        args = claim_args(keys.job_prefix, consumer, now_ms, count, delivered, rate_limit,
+                           rate_limit_per_key, defer_budget)
+        return self._claimed(keys, delivered, await self._run("claim", claim_keys(keys), args))
+
+    def claim_now(
+        self, keys: QueueKeys, consumer: str, now_ms: int, count: int,
+        delivered: Sequence[Delivered],
+    ) -> Coroutine[None, None, Claimed] | None:
+        """:meth:`claim` without rate limits, its command sent before this returns: await
+        the result for its answer. A job started right after this call runs its first step
+        after the command was written, so a job that kills its worker has used an attempt
+        (the early start, docs/architecture.md). None when the command cannot go out at
+        once (the connection is not open yet, or on a cluster): call :meth:`claim`."""
+        keys_list = claim_keys(keys)
+        args = claim_args(keys.job_prefix, consumer, now_ms, count, delivered, None, None,
+                           DEFER_BUDGET)
+        sent = self._send_now("claim", keys_list, args)
+        return None if sent is None else self._claim_reply(keys, delivered, keys_list, args, sent)
+
+    async def _claim_reply(
+        self, keys: QueueKeys, delivered: Sequence[Delivered], keys_list: tuple[str, ...],
+        args: list[Any], sent: Awaitable[Any],
+    ) -> Claimed:
+        return self._claimed(keys, delivered, await self._run("claim", keys_list, args,
+                                                               sent=sent))
+
+    def _claimed(
+        self, keys: QueueKeys, delivered: Sequence[tuple[int, str, str] | Delivered] | None,
+        reply: list[Any],
+    ) -> Claimed:
         if reply[0] in (PAUSED, RATE_LIMITED):
             if delivered:
                 self._wake(keys)
@@ -340,34 +372,3 @@ class Scripts(ScheduleScripts):
         reply = await self._run("log", (keys.job(job_id), keys.logs(job_id), keys.index),
                                 [line, max_lines, job_id])
         self._check(keys, job_id, reply, "log to")
-
-
-def _enqueue_args(
-    job_prefix: str, jobs: Sequence[NewJob], now_ms: int
-) -> tuple[list[Any], list[str], list[str]]:
-    """enqueue.lua's runs (8 values each), per-job ids and data, and job hash keys.
-
-    A run is consecutive jobs alike in all but id and data, so a batch of one kind of job
-    sends its name, priority, due time, attempts, options and rate key once. Jobs due now
-    with ids streamq made need no key, except the first such job (the resend check)."""
-    runs: list[Any] = []
-    ids_and_data: list[str] = []
-    job_keys: list[str] = []
-    shape: tuple[Any, ...] = ()
-    count = 0
-    first_made = True
-    for job in jobs:
-        job_shape = (job.name, job.priority, job.due_ms, job.attempts, job.opts, job.rate_key,
-                     int(job.made_id))
-        if job_shape != shape:
-            if count:
-                runs += (count, *shape)
-            shape, count = job_shape, 0
-        count += 1
-        ids_and_data += (job.id, job.data)
-        if not job.made_id or job.due_ms > now_ms or first_made:
-            job_keys.append(job_prefix + job.id)
-        first_made = first_made and not job.made_id
-    if count:
-        runs += (count, *shape)
-    return runs, ids_and_data, job_keys

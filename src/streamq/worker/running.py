@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 
+import structlog
+
 from streamq.broker.records import ClaimedJob
-from streamq.broker.scripts import RateLimited
+from streamq.broker.scripts import Claimed
+
+log = structlog.get_logger("streamq.worker")
 
 
 @dataclass(slots=True, eq=False)
@@ -29,39 +32,22 @@ class Running:
             self.task.cancel()
 
 
-Claimed = list[ClaimedJob] | RateLimited | None
 Early = dict[tuple[int, str], "Running"]
 """Jobs started before their claim answered, by ``ClaimedJob.entry_key``."""
 
 
-async def claim_early(
-    claim: Coroutine[None, None, Claimed], start: Callable[[], Early]
-) -> tuple[Claimed, list[Running]]:
-    """Run ``claim`` and, as soon as its command is on its way, ``start()`` the jobs that
-    run before claim answers. Returns claim's answer and the early jobs it
-    did not start, which the caller cancels and forgets."""
-    claiming = asyncio.ensure_future(claim)
-    # One loop turn: claim's first step writes its command, or queues the write ahead of
-    # the early jobs' first steps, so a job that kills its worker has used an attempt.
-    await asyncio.sleep(0)
-    early = start()
-    claimed = await claiming
-    return claimed, confirm_early(early, claimed)
-
-
 def confirm_early(
-    early: Early, claimed: Claimed
-) -> list[Running]:
+    early: Early, claimed: Claimed, active: dict[tuple[int, str], Running], tier: str
+) -> None:
     """Tell each job started early whether claim started it too.
 
-    Returns the early jobs it did not start (the queue was paused, or the job removed,
-    meanwhile): the caller cancels and forgets those, and their outcomes are never
-    recorded."""
+    The early jobs it did not start (the queue was paused, or the job removed, meanwhile)
+    are cancelled and dropped from ``active``: their outcomes are never recorded."""
     started = {job.entry_key for job in claimed} if isinstance(claimed, list) else set()
-    refused = []
     for entry, running in early.items():
         assert running.confirmed is not None
         running.confirmed.set_result(entry in started)
         if entry not in started:
-            refused.append(running)
-    return refused
+            log.info("job not started after all", tier=tier, job_id=running.job.id)
+            running.cancel()
+            active.pop(entry, None)

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING
 
 import anyio
@@ -16,10 +16,10 @@ import structlog
 
 from streamq.broker.consumers import BlockingReader, retire_consumer
 from streamq.broker.records import ClaimedJob, Delivered, Finished
-from streamq.broker.scripts import RateLimited
+from streamq.broker.scripts import Claimed, RateLimited
 from streamq.errors import ConnectionError, QueueStateLost
 from streamq.worker.runner import Completed, run_job
-from streamq.worker.running import Early, Running, claim_early
+from streamq.worker.running import Early, Running, confirm_early
 from streamq.worker.scheduler import fire_due
 from streamq.worker.upkeep import PROMOTE_BATCH, RETRY_PAUSE_S, Upkeep
 
@@ -188,20 +188,21 @@ class TierRunner:
 
     async def _claim(
         self, backend: Backend, free: int, delivered: list[Delivered], burst: bool
-    ) -> list[ClaimedJob] | RateLimited | None:
-        """Claim; jobs held in entries a blocking read delivered start while the claim
-        travels, so an idle worker starts a job one round trip sooner (not with rate limits,
-        which only claim can apply)."""
-        claim = self._claim_in_redis(backend, free, delivered, burst)
+    ) -> Claimed:
+        """Claim; jobs held in delivered entries start as soon as the claim is sent, a round
+        trip sooner, unless the tier is rate-limited (only claim applies the limits)."""
         limited = self.settings.rate_limit or self.settings.rate_limit_per_key
-        if limited or not any(one.held for one in delivered):
-            return await claim
-        claimed, refused = await claim_early(
-            claim, lambda: self._start_early(backend, delivered, free))
-        for running in refused:
-            log.info("job not started after all", tier=self.keys.tier, job_id=running.job.id)
-            running.cancel()
-            self.active.pop(running.job.entry_key, None)
+        sent = None if limited or not any(one.held for one in delivered) else (
+            backend.scripts.claim_now(self.keys, self.consumer, self.app.now_ms(), free,
+                                      delivered))
+        if sent is None:
+            return await self._claim_in_redis(backend, backend.scripts.claim(
+                self.keys, self.consumer, self.app.now_ms(), free, delivered,
+                rate_limit=self.settings.rate_limit,
+                rate_limit_per_key=self.settings.rate_limit_per_key), burst)
+        early = self._start_early(backend, delivered, free)
+        claimed = await self._claim_in_redis(backend, sent, burst)
+        confirm_early(early, claimed, self.active, self.keys.tier)
         return claimed
 
     def _start_early(self, backend: Backend, delivered: list[Delivered], free: int) -> Early:
@@ -214,13 +215,10 @@ class TierRunner:
         return early
 
     async def _claim_in_redis(
-        self, backend: Backend, free: int, delivered: list[Delivered], burst: bool
-    ) -> list[ClaimedJob] | RateLimited | None:
+        self, backend: Backend, claim: Coroutine[None, None, Claimed], burst: bool
+    ) -> Claimed:
         try:
-            return await backend.scripts.claim(
-                self.keys, self.consumer, self.app.now_ms(), free, delivered,
-                rate_limit=self.settings.rate_limit,
-                rate_limit_per_key=self.settings.rate_limit_per_key)
+            return await claim
         except QueueStateLost as exc:
             await self._recreate_queue(backend, exc)
             return []
