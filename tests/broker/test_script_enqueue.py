@@ -137,6 +137,43 @@ async def test_max_waiting_zero_is_unbounded(app: App) -> None:
     assert await stream_total(ctx) == 50
 
 
+async def test_the_queue_records_the_priorities_its_jobs_are_created_with(app: App) -> None:
+    """The meta hash's prios names each priority a job was created with (delayed ones too),
+    in order of first use; a call that creates nothing writes nothing."""
+    ctx = await open_ctx(app)
+    assert await ctx.client.hget(ctx.keys.meta, "prios") == ""
+    await enqueue(ctx, new_job("a", priority=5), new_job("b"),
+                  new_job("c", priority=7, due_ms=NOW + 1000), new_job("d", priority=5))
+    assert await ctx.client.hget(ctx.keys.meta, "prios") == "507"
+    assert await enqueue(ctx, new_job("a", priority=9), max_waiting=10) == [False]
+    assert await ctx.client.hget(ctx.keys.meta, "prios") == "507"
+
+
+async def test_max_waiting_counts_jobs_in_every_stream_they_reach(app: App) -> None:
+    """Only the streams of recorded priorities are counted, and a job keeps its priority:
+    one created delayed at priority 8 counts once promoted into its stream."""
+    ctx = await open_ctx(app)
+    await enqueue(ctx, new_job("a", priority=3), new_job("b", priority=8, due_ms=NOW + 10),
+                  max_waiting=2)
+    assert await ctx.scripts.promote_due(ctx.keys, NOW + 20, 100) == (1, -1)
+    assert [job_id for _, job_id in await stream(ctx, 8)] == ["b"]
+    with pytest.raises(QueueFull) as info:
+        await enqueue(ctx, new_job("c"), max_waiting=2)
+    assert info.value.waiting == 2
+
+
+async def test_a_queue_without_recorded_priorities_counts_every_stream(app: App) -> None:
+    """A queue made before the prios field (none in its meta hash) counts all ten streams
+    and is not given a partial field."""
+    ctx = await open_ctx(app)
+    await ctx.client.hdel(ctx.keys.meta, "prios")
+    await enqueue(ctx, new_job("a", priority=6), max_waiting=1)
+    with pytest.raises(QueueFull) as info:
+        await enqueue(ctx, new_job("b"), max_waiting=1)
+    assert info.value.waiting == 1
+    assert not await ctx.client.hexists(ctx.keys.meta, "prios")
+
+
 async def test_opts_stored_only_when_given(app: App) -> None:
     """Non-empty opts are stored on the hash; empty opts leave no field."""
     ctx = await open_ctx(app)

@@ -46,6 +46,7 @@ async def test_fires_once_and_moves_the_tick(app: App) -> None:
     assert fields == {"name": "task", "data": '{"n":1}', "prio": "3", "attempt": "0",
                       "max": "3", "enq": str(NOW), "opts": '{"timeout":5}',
                       "state": "waiting", "entry": entry}
+    assert await ctx.client.hget(ctx.keys.meta, "prios") == "3"
     assert not await ctx.scripts.fire_schedule(ctx.keys, "k", NOW, NOW, NOW + 60_000, job, 0)
     assert len(await stream(ctx, 3)) == 1
     assert [c.id for c in await claim(ctx)] == [job.id]
@@ -104,8 +105,9 @@ async def test_never_again_removes_the_tick(app: App) -> None:
 async def test_queue_full_writes_nothing(app: App) -> None:
     """Over max_waiting: QueueFull, the tick stays pending for the next try."""
     ctx = await scheduled(app)
-    await enqueue(ctx, new_job("a"))
+    await enqueue(ctx, new_job("a", priority=4))
     with pytest.raises(QueueFull):
         await ctx.scripts.fire_schedule(ctx.keys, "k", NOW, NOW, NOW + 5, tick_job(), 1)
+    assert await ctx.client.hget(ctx.keys.meta, "prios") == "4"
     assert await zscore(ctx, ctx.keys.ticks, "k") == NOW
     assert not await exists(ctx, ctx.keys.job(tick_job().id))

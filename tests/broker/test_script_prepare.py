@@ -28,7 +28,7 @@ async def test_first_prepare_creates_every_group(app: App) -> None:
         [group] = await groups_of(ctx, stream)
         assert (group["name"], group["last-delivered-id"]) == (GROUP, "0-0")
     meta: Any = await ctx.client.hgetall(keys.meta)
-    assert meta == {"created": str(NOW), "schema": SCHEMA_VERSION}
+    assert meta == {"created": str(NOW), "schema": SCHEMA_VERSION, "prios": ""}
 
 
 async def test_prepare_is_idempotent(app: App) -> None:
@@ -40,6 +40,7 @@ async def test_prepare_is_idempotent(app: App) -> None:
     assert await ctx.scripts.prepare(keys, NOW + 5) == (0, True)
     assert await ctx.scripts.prepare(keys, NOW + 9) == (0, True)
     assert await ctx.client.hget(keys.meta, "created") == str(NOW)
+    assert await ctx.client.hget(keys.meta, "prios") == ""
     assert await ctx.client.xlen(keys.ready[0]) == 1
     assert [g["name"] for g in await groups_of(ctx, keys.ready[0])] == [GROUP]
 
@@ -51,6 +52,16 @@ async def test_lost_stream_is_recreated_and_reported(app: App) -> None:
     assert await ctx.scripts.prepare(ctx.keys, NOW) == (2, True)
     assert [g["name"] for g in await groups_of(ctx, ctx.keys.ready[3])] == [GROUP]
     assert [g["name"] for g in await groups_of(ctx, ctx.keys.ready[7])] == [GROUP]
+
+
+async def test_a_meta_hash_lost_beside_its_streams_records_no_priorities(app: App) -> None:
+    """Only a new queue starts with an empty prios field: with the meta hash gone but its
+    streams kept, the priorities in use are unknown, and the waiting count reads all ten."""
+    ctx = await open_ctx(app)
+    await enqueue(ctx, new_job("a", priority=2))
+    await ctx.client.delete(ctx.keys.meta)
+    assert await ctx.scripts.prepare(ctx.keys, NOW) == (0, False)
+    assert not await ctx.client.hexists(ctx.keys.meta, "prios")
 
 
 async def test_jobs_added_while_group_was_missing_are_delivered(app: App) -> None:
@@ -70,3 +81,4 @@ async def test_lost_meta_is_reported_as_a_new_queue(app: App) -> None:
     ctx = await open_ctx(app)
     await ctx.client.delete(ctx.keys.meta, *ctx.keys.ready)
     assert await ctx.scripts.prepare(ctx.keys, NOW) == (10, False)
+    assert await ctx.client.hget(ctx.keys.meta, "prios") == ""

@@ -73,7 +73,8 @@ class ScheduleScripts:
         job_key = keys.job(job.id if job is not None else "-")
         reply = await self._run(
             "fire_schedule",
-            (keys.schedules, keys.ticks, keys.delayed, *keys.ready, job_key, keys.index),
+            (keys.schedules, keys.ticks, keys.delayed, *keys.ready, job_key, keys.index,
+             keys.meta),
             [now_ms, key, expected_ms, -1 if next_ms is None else next_ms,
              int(job is not None), max_waiting, GROUP, *fields])
         if reply[0] == QUEUE_FULL:

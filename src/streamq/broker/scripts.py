@@ -176,7 +176,7 @@ class Scripts(ScheduleScripts):
         """Add ``jobs``; for each, True if created, False if its id already existed."""
         runs, ids_and_data, job_keys = enqueue_args(keys.job_prefix, jobs, now_ms)
         reply = await self._run(
-            "enqueue", [keys.delayed, *keys.ready, keys.index, *job_keys],
+            "enqueue", [keys.delayed, *keys.ready, keys.index, keys.meta, *job_keys],
             [now_ms, max_waiting, GROUP, len(runs) // 8, *runs, *ids_and_data], resend=True)
         if reply[0] == QUEUE_FULL:
             raise errors.QueueFull(keys.tier, int(reply[1]), int(reply[2]))

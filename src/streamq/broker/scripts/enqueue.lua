@@ -3,7 +3,8 @@
 KEYS[1]        delayed sorted set (score = due time, ms)
 KEYS[2..11]    ready streams for priorities 0..9
 KEYS[12]       index hash (job id -> place, lib/place, of each job held in its entry)
-KEYS[13..]     job hash keys, in job order, of every job but those due now whose id
+KEYS[13]       meta hash (field "prios": the priorities jobs were created with, lib/priorities)
+KEYS[14..]     job hash keys, in job order, of every job but those due now whose id
                streamq made, other than the first job whose id streamq made
 ARGV[1]        now, ms since the epoch
 ARGV[2]        max_waiting: jobs waiting or delayed allowed after this call (0 = unbounded)
@@ -23,6 +24,7 @@ no key at all). A batch is sent as runs so that what its jobs share is sent and 
 The index entries of a batch are written with one HSET per 250 jobs.
 All checks run before the first write, so a rejected call leaves nothing behind; the first
 write grows memory, so an out-of-memory rejection happens before any effect. ]]
+-- @include priorities
 -- @include waiting_count
 -- @include place
 -- @include write_job
@@ -31,7 +33,7 @@ local now_text, now = ARGV[1], tonumber(ARGV[1])
 local max_waiting = tonumber(ARGV[2])
 local group = ARGV[3]
 local runs = tonumber(ARGV[4])
-local index = KEYS[12]
+local index, meta = KEYS[12], KEYS[13]
 local jobs_base = 3 + 8 * runs  -- job j's id is ARGV[jobs_base + 2j], its data the next
 
 local function exists(key, id)
@@ -41,7 +43,7 @@ end
 -- First pass, nothing written: which jobs are new, and the hash key of each delayed one.
 local fresh, seen, delayed_key, adding = {}, {}, {}, 0
 local made_fresh  -- whether the first id streamq made is new (nil: none looked up yet)
-local next_key, j = 13, 0
+local next_key, j = 14, 0
 for run = 0, runs - 1 do
   local shape = 5 + 8 * run
   local made, due_now = ARGV[shape + 7] == '1', tonumber(ARGV[shape + 3]) <= now
@@ -68,11 +70,17 @@ for run = 0, runs - 1 do
   end
 end
 
+local prios = adding > 0 and redis.call('HGET', meta, 'prios')
 if max_waiting > 0 and adding > 0 then
-  local waiting = waiting_count(KEYS[1], 2, group)
+  local waiting = waiting_count(KEYS[1], 2, group, prios)
   if waiting + adding > max_waiting then
     return {1, waiting, max_waiting}
   end
+end
+if prios then
+  local known = prios
+  for run = 0, runs - 1 do known = with_priority(known, ARGV[7 + 8 * run]) end
+  if known ~= prios then redis.call('HSET', meta, 'prios', known) end
 end
 
 local reply, held = {0}, {}

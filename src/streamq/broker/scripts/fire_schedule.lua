@@ -8,6 +8,7 @@ KEYS[3]        delayed sorted set (score = due time, ms)
 KEYS[4..13]    ready streams for priorities 0..9
 KEYS[14]       the job's hash (job id "sched:<key>:<tick ms>")
 KEYS[15]       index hash (job id -> place, lib/place, of each job held in its entry)
+KEYS[16]       meta hash (field "prios": the priorities jobs were created with, lib/priorities)
 ARGV[1]        now, ms since the epoch
 ARGV[2]        schedule key
 ARGV[3]        expected pending tick, ms (what the caller read from KEYS[2])
@@ -25,6 +26,7 @@ Returns        {0, created}: fired; created = 0 if the job id already existed (a
                written. current = the pending tick now ("" if none)
                {1, waiting, max_waiting}: QUEUE_FULL, nothing written; try again later
 The job is written by the same write_job as enqueue's. ]]
+-- @include priorities
 -- @include waiting_count
 -- @include place
 -- @include write_job
@@ -38,14 +40,17 @@ local job_key = KEYS[14]
 local fresh = ARGV[5] == '1' and redis.call('EXISTS', job_key) == 0
   and redis.call('HEXISTS', KEYS[15], ARGV[8]) == 0
 local max_waiting = tonumber(ARGV[6])
+local prios = fresh and redis.call('HGET', KEYS[16], 'prios')
 if fresh and max_waiting > 0 then
-  local waiting = waiting_count(KEYS[3], 4, ARGV[7])
+  local waiting = waiting_count(KEYS[3], 4, ARGV[7], prios)
   if waiting + 1 > max_waiting then
     return {1, waiting, max_waiting}
   end
 end
 
 if fresh then
+  local known = with_priority(prios, ARGV[11])
+  if known ~= prios then redis.call('HSET', KEYS[16], 'prios', known) end
   local prio = tonumber(ARGV[11])
   local held = write_job(job_key, KEYS[3], KEYS[4 + prio], ARGV[1], ARGV[8], ARGV[9], ARGV[10],
     prio, tonumber(ARGV[12]), ARGV[13], ARGV[14], ARGV[15])

@@ -8,12 +8,18 @@ ARGV[2]        schema version
 ARGV[3]        now, ms since the epoch
 Returns        {0, created, had_meta}: created = groups created by this call;
                had_meta = 1 if the queue had been prepared before
-Groups start at id 0, so jobs added while the group was missing are still delivered. ]]
+Groups start at id 0, so jobs added while the group was missing are still delivered.
+A new queue (no meta hash, no group) gets an empty `prios` field (lib/priorities); one that
+had data keeps what it has. ]]
 local created = 0
 for p = 0, 9 do
   local r = redis.pcall('XGROUP', 'CREATE', KEYS[2 + p], ARGV[1], '0', 'MKSTREAM')
   if type(r) ~= 'table' or not r.err then created = created + 1 end
 end
 local had_meta = redis.call('HSETNX', KEYS[1], 'created', ARGV[3])
-redis.call('HSET', KEYS[1], 'schema', ARGV[2])
+if had_meta == 1 and created == 10 then  -- a new queue: no job yet, of any priority
+  redis.call('HSET', KEYS[1], 'schema', ARGV[2], 'prios', '')
+else
+  redis.call('HSET', KEYS[1], 'schema', ARGV[2])
+end
 return {0, created, 1 - had_meta}
