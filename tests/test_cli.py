@@ -152,7 +152,7 @@ async def test_schedules_lists_every_tier(redis_url: str, ns: str) -> None:
 async def test_job_ids_starting_with_a_dash(redis_url: str, ns: str) -> None:
     """Generated ids (one at a time, or a bulk enqueue's) never start with "-"; a user's id
     that does works after "--"."""
-    from streamq.queue import new_job_id, new_job_ids
+    from streamq.job_ids import new_job_id, new_job_ids
 
     assert not any(new_job_id().startswith("-") for _ in range(5000))
     bulk = list(new_job_ids(5000))

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import math
-import os
-import secrets
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +15,7 @@ from streamq.broker.records import NewJob
 from streamq.config import PRIORITIES, TierSettings
 from streamq.errors import ConfigurationError, JobFailed, JobNotFound
 from streamq.job import Job, JobInfo, JobState
+from streamq.job_ids import new_job_id, new_job_ids
 from streamq.processor import resolve_rate_key
 from streamq.scheduling.backoff import Backoff
 from streamq.timeunits import Duration, to_ms, to_seconds
@@ -31,24 +29,6 @@ MAX_LOG_LINES = 1000
 ENQUEUE_OPTIONS = frozenset(
     {"priority", "delay", "run_at", "job_id", "attempts", "backoff", "timeout", "rate_key"}
 )
-
-
-def new_job_id() -> str:
-    """A random job id: 96 bits, URL-safe, 16 characters, never starting with "-" (which a
-    command line would read as an option)."""
-    while (job_id := secrets.token_urlsafe(12)).startswith("-"):
-        pass
-    return job_id
-
-
-def new_job_ids(n: int) -> Iterator[str]:
-    """``n`` ids like :func:`new_job_id`'s from one ``os.urandom`` call (a system call per
-    id was a tenth of a bulk enqueue's Python). 12 bytes are 16 base64 characters with no
-    padding, so the encoding of all the bytes is the ids side by side."""
-    text = base64.urlsafe_b64encode(os.urandom(12 * n)).decode()
-    for start in range(0, 16 * n, 16):
-        job_id = text[start:start + 16]
-        yield new_job_id() if job_id.startswith("-") else job_id
 
 
 class Queue:

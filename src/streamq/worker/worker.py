@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import anyio
 import structlog
 
-from streamq.queue import new_job_id
+from streamq.job_ids import new_job_id
 from streamq.worker.hooks import run_shutdown, run_startup
 from streamq.worker.recycle import Limits, RecycleWatch
 from streamq.worker.tier_runner import TierRunner
