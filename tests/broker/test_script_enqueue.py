@@ -121,6 +121,9 @@ async def test_running_jobs_do_not_count_towards_max_waiting(app: App) -> None:
     assert len(await claim(ctx, count=1)) == 1
     assert await pending_total(ctx) == 1
     assert await enqueue(ctx, new_job("c"), max_waiting=2) == [True]
+    with pytest.raises(QueueFull) as info:  # b and c wait; a runs and is not counted
+        await enqueue(ctx, new_job("d"), max_waiting=2)
+    assert info.value.waiting == 2
 
 
 async def test_existing_ids_pass_a_full_queue(app: App) -> None:

@@ -25,7 +25,7 @@ The index entries of a batch are written with one HSET per 250 jobs.
 All checks run before the first write, so a rejected call leaves nothing behind; the first
 write grows memory, so an out-of-memory rejection happens before any effect. ]]
 -- @include priorities
--- @include waiting_count
+-- @include queue_full
 -- @include place
 -- @include write_job
 -- @include call_batched
@@ -72,10 +72,8 @@ end
 
 local prios = adding > 0 and redis.call('HGET', meta, 'prios')
 if max_waiting > 0 and adding > 0 then
-  local waiting = waiting_count(KEYS[1], 2, group, prios)
-  if waiting + adding > max_waiting then
-    return {1, waiting, max_waiting}
-  end
+  local waiting = queue_full(KEYS[1], 2, group, prios, adding, max_waiting)
+  if waiting then return {1, waiting, max_waiting} end
 end
 if prios then
   local known = prios

@@ -27,7 +27,7 @@ Returns        {0, created}: fired; created = 0 if the job id already existed (a
                {1, waiting, max_waiting}: QUEUE_FULL, nothing written; try again later
 The job is written by the same write_job as enqueue's. ]]
 -- @include priorities
--- @include waiting_count
+-- @include queue_full
 -- @include place
 -- @include write_job
 local key = ARGV[2]
@@ -42,10 +42,8 @@ local fresh = ARGV[5] == '1' and redis.call('EXISTS', job_key) == 0
 local max_waiting = tonumber(ARGV[6])
 local prios = fresh and redis.call('HGET', KEYS[16], 'prios')
 if fresh and max_waiting > 0 then
-  local waiting = waiting_count(KEYS[3], 4, ARGV[7], prios)
-  if waiting + 1 > max_waiting then
-    return {1, waiting, max_waiting}
-  end
+  local waiting = queue_full(KEYS[3], 4, ARGV[7], prios, 1, max_waiting)
+  if waiting then return {1, waiting, max_waiting} end
 end
 
 if fresh then
