@@ -9,7 +9,7 @@ import pytest
 from streamq import App
 from streamq.broker.keys import GROUP, QueueKeys
 from streamq.broker.scripts import SCHEMA_VERSION
-from streamq.errors import QueueStateLost
+from streamq.errors import QueueFull, QueueStateLost
 from tests.broker.helpers import NOW, Ctx, claim, enqueue, new_job, open_ctx
 
 
@@ -61,6 +61,30 @@ async def test_a_meta_hash_lost_beside_its_streams_records_no_priorities(app: Ap
     await enqueue(ctx, new_job("a", priority=2))
     await ctx.client.delete(ctx.keys.meta)
     assert await ctx.scripts.prepare(ctx.keys, NOW) == (0, False)
+    assert not await ctx.client.hexists(ctx.keys.meta, "prios")
+
+
+async def test_a_queue_lost_while_producers_ran_records_no_priorities(app: App) -> None:
+    """Redis lost the queue and a producer enqueued before the next prepare (a job due now
+    at priority 4, one delayed at priority 6): prepare finds jobs, so it records no
+    priorities, and the waiting count still finds both."""
+    ctx = await open_ctx(app)
+    await ctx.client.delete(ctx.keys.meta, *ctx.keys.ready)
+    await enqueue(ctx, new_job("a", priority=4), new_job("b", priority=6, due_ms=NOW + 10))
+    assert await ctx.scripts.prepare(ctx.keys, NOW) == (10, False)
+    assert not await ctx.client.hexists(ctx.keys.meta, "prios")
+    assert await ctx.scripts.promote_due(ctx.keys, NOW + 20, 100) == (1, -1)
+    with pytest.raises(QueueFull) as info:
+        await enqueue(ctx, new_job("c"), max_waiting=2)
+    assert info.value.waiting == 2
+
+
+async def test_a_lost_queue_holding_only_delayed_jobs_records_no_priorities(app: App) -> None:
+    ctx = await open_ctx(app)
+    await ctx.client.delete(ctx.keys.meta, *ctx.keys.ready)
+    await enqueue(ctx, new_job("b", priority=6, due_ms=NOW + 10))
+    await ctx.client.delete(*ctx.keys.ready)
+    assert await ctx.scripts.prepare(ctx.keys, NOW) == (10, False)
     assert not await ctx.client.hexists(ctx.keys.meta, "prios")
 
 

@@ -166,7 +166,7 @@ class Scripts(ScheduleScripts):
 
     async def prepare(self, keys: QueueKeys, now_ms: int) -> tuple[int, bool]:
         """Create missing streams and groups. Returns (groups created, queue existed before)."""
-        reply = await self._run("prepare", (keys.meta, *keys.ready),
+        reply = await self._run("prepare", (keys.meta, *keys.ready, keys.delayed),
                                 [GROUP, SCHEMA_VERSION, now_ms])
         return int(reply[1]), bool(reply[2])
 

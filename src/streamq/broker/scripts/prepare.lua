@@ -3,21 +3,29 @@ or after Redis lost its data), and record the queue's schema version.
 
 KEYS[1]        meta hash
 KEYS[2..11]    ready streams for priorities 0..9
+KEYS[12]       delayed sorted set (only read: whether a new queue already holds jobs)
 ARGV[1]        group name
 ARGV[2]        schema version
 ARGV[3]        now, ms since the epoch
 Returns        {0, created, had_meta}: created = groups created by this call;
                had_meta = 1 if the queue had been prepared before
 Groups start at id 0, so jobs added while the group was missing are still delivered.
-A new queue (no meta hash, no group) gets an empty `prios` field (lib/priorities); one that
-had data keeps what it has. ]]
+A new queue (no meta hash, no group, no job) gets an empty `prios` field (lib/priorities).
+One that had data keeps what it has; one whose meta hash is gone but which holds jobs (a
+producer enqueued after Redis lost its data, before this call) gets none, so the waiting
+count reads all ten streams. ]]
 local created = 0
 for p = 0, 9 do
   local r = redis.pcall('XGROUP', 'CREATE', KEYS[2 + p], ARGV[1], '0', 'MKSTREAM')
   if type(r) ~= 'table' or not r.err then created = created + 1 end
 end
 local had_meta = redis.call('HSETNX', KEYS[1], 'created', ARGV[3])
-if had_meta == 1 and created == 10 then  -- a new queue: no job yet, of any priority
+local new_queue = had_meta == 1 and created == 10 and redis.call('ZCARD', KEYS[12]) == 0
+for p = 0, 9 do
+  if not new_queue then break end
+  new_queue = redis.call('XLEN', KEYS[2 + p]) == 0
+end
+if new_queue then  -- no job yet, of any priority
   redis.call('HSET', KEYS[1], 'schema', ARGV[2], 'prios', '')
 else
   redis.call('HSET', KEYS[1], 'schema', ARGV[2])
