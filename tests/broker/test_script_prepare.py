@@ -83,7 +83,6 @@ async def test_a_lost_queue_holding_only_delayed_jobs_records_no_priorities(app:
     ctx = await open_ctx(app)
     await ctx.client.delete(ctx.keys.meta, *ctx.keys.ready)
     await enqueue(ctx, new_job("b", priority=6, due_ms=NOW + 10))
-    await ctx.client.delete(*ctx.keys.ready)
     assert await ctx.scripts.prepare(ctx.keys, NOW) == (10, False)
     assert not await ctx.client.hexists(ctx.keys.meta, "prios")
 

@@ -70,15 +70,11 @@ for run = 0, runs - 1 do
   end
 end
 
-local prios = adding > 0 and redis.call('HGET', meta, 'prios')
-if max_waiting > 0 and adding > 0 then
-  local waiting = queue_full(KEYS[1], 2, group, prios, adding, max_waiting)
+if adding > 0 then
+  local priorities = {}
+  for run = 0, runs - 1 do priorities[run + 1] = ARGV[7 + 8 * run] end
+  local waiting = admit(meta, KEYS[1], 2, group, priorities, adding, max_waiting)
   if waiting then return {1, waiting, max_waiting} end
-end
-if prios then
-  local known = prios
-  for run = 0, runs - 1 do known = with_priority(known, ARGV[7 + 8 * run]) end
-  if known ~= prios then redis.call('HSET', meta, 'prios', known) end
 end
 
 local reply, held = {0}, {}

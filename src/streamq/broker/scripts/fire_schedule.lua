@@ -40,15 +40,12 @@ local job_key = KEYS[14]
 local fresh = ARGV[5] == '1' and redis.call('EXISTS', job_key) == 0
   and redis.call('HEXISTS', KEYS[15], ARGV[8]) == 0
 local max_waiting = tonumber(ARGV[6])
-local prios = fresh and redis.call('HGET', KEYS[16], 'prios')
-if fresh and max_waiting > 0 then
-  local waiting = queue_full(KEYS[3], 4, ARGV[7], prios, 1, max_waiting)
+if fresh then
+  local waiting = admit(KEYS[16], KEYS[3], 4, ARGV[7], {ARGV[11]}, 1, max_waiting)
   if waiting then return {1, waiting, max_waiting} end
 end
 
 if fresh then
-  local known = with_priority(prios, ARGV[11])
-  if known ~= prios then redis.call('HSET', KEYS[16], 'prios', known) end
   local prio = tonumber(ARGV[11])
   local held = write_job(job_key, KEYS[3], KEYS[4 + prio], ARGV[1], ARGV[8], ARGV[9], ARGV[10],
     prio, tonumber(ARGV[12]), ARGV[13], ARGV[14], ARGV[15])

@@ -26,3 +26,20 @@ local function queue_full(delayed, first_stream, group, prios, adding, max_waiti
   if waiting + adding <= max_waiting then return nil end
   return waiting
 end
+
+-- admit(meta, delayed, first_stream, group, priorities, adding, max_waiting): before `adding`
+-- new jobs are written, whose priorities (ARGV texts) are listed in `priorities`: the number
+-- of jobs not yet started if they would take the tier past `max_waiting` (0 = unbounded),
+-- with nothing written; else nil, once their priorities are in the meta hash's `prios`
+-- (lib/priorities, included before this file). Every script that creates jobs calls it.
+local function admit(meta, delayed, first_stream, group, priorities, adding, max_waiting)
+  local prios = redis.call('HGET', meta, 'prios')
+  if max_waiting > 0 then
+    local waiting = queue_full(delayed, first_stream, group, prios, adding, max_waiting)
+    if waiting then return waiting end
+  end
+  local known = prios
+  for _, prio in ipairs(priorities) do known = with_priority(known, prio) end
+  if known ~= prios then redis.call('HSET', meta, 'prios', known) end
+  return nil
+end
