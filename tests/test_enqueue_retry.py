@@ -22,8 +22,10 @@ import streamq
 import streamq.broker.connection as connection
 from streamq import App, JobState
 from streamq.broker.keys import QueueKeys
+from streamq.broker.records import NewJob
 from streamq.broker.scripts import _source
 from tests.conftest import delete_namespace
+from tests.servers import Server, redis_server
 
 CLIENT_TIMEOUT_S = 0.3
 HELD_FOR_S = 1.0
@@ -188,3 +190,39 @@ async def test_enqueue_that_keeps_timing_out_is_safe_to_call_again(
     assert job.id == "order-7"
     assert await stored_jobs(redis_url, namespace) == (1, 1)
     assert (await proxied_app.queue().counts())["waiting"] == 1
+
+
+def id_lookups(server: Server) -> int:
+    """How many EXISTS and HEXISTS (enqueue's id lookup) the server has run."""
+    client = server.client()
+    try:
+        stats = client.info("commandstats")
+        return sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0))
+                   for name in ("exists", "hexists"))
+    finally:
+        client.close()
+
+
+async def test_only_a_call_that_may_be_a_resend_looks_up_ids_streamq_made() -> None:
+    """The multiplexer sends a command once, so a first send looks up no id streamq made;
+    the same call sent again looks the first one up and adds nothing."""
+    with redis_server() as server:
+        app = App(server.url)
+        try:
+            queue = app.queue()
+            await queue.counts()  # connected, scripts loaded, queue prepared
+            before = id_lookups(server)
+            await queue.enqueue("x", 1)
+            await queue.enqueue_many([("x", 2), ("x", 3)])
+            assert id_lookups(server) == before
+
+            scripts = (await app.backend(queue.keys)).scripts
+            job = NewJob("a" * 16, "x", "1", 0, 0, 3, "", "", True)
+            assert await scripts.enqueue(queue.keys, [job], app.now_ms(), 0) == [True]
+            assert id_lookups(server) == before
+            assert await scripts.enqueue(queue.keys, [job], app.now_ms(), 0,
+                                         resent=True) == [False]
+            assert id_lookups(server) > before
+            assert (await queue.counts())["waiting"] == 4
+        finally:
+            await app.aclose()

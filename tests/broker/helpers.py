@@ -53,10 +53,11 @@ def new_job(
 
 
 async def enqueue(
-    ctx: Ctx, *jobs: NewJob, now_ms: int = NOW, max_waiting: int = 0
+    ctx: Ctx, *jobs: NewJob, now_ms: int = NOW, max_waiting: int = 0, resent: bool = False
 ) -> list[bool]:
-    """Run the enqueue script for ``jobs``."""
-    return await ctx.scripts.enqueue(ctx.keys, list(jobs), now_ms, max_waiting)
+    """Run the enqueue script for ``jobs``; ``resent``: as a call sent again after its
+    connection broke (the ids streamq made are looked up)."""
+    return await ctx.scripts.enqueue(ctx.keys, list(jobs), now_ms, max_waiting, resent=resent)
 
 
 async def claim(

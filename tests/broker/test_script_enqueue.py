@@ -205,7 +205,7 @@ async def test_a_resent_bulk_call_with_streamq_ids_adds_nothing(app: App) -> Non
     ctx = await open_ctx(app)
     jobs = [new_job()._replace(made_id=True) for _ in range(600)]
     assert await enqueue(ctx, *jobs) == [True] * 600
-    assert await enqueue(ctx, *jobs) == [False] * 600
+    assert await enqueue(ctx, *jobs, resent=True) == [False] * 600
     assert await stream_total(ctx) == 600
     assert len(await ctx.client.hgetall(ctx.keys.index)) == 600
     more = [new_job()._replace(made_id=True) for _ in range(3)]
@@ -258,7 +258,7 @@ async def test_a_resent_mixed_batch_adds_nothing(app: App) -> None:
     ctx = await open_ctx(app)
     batch = _mixed_batch()
     await enqueue(ctx, *batch)
-    assert await enqueue(ctx, *batch, now_ms=NOW + 1) == [False] * len(batch)
+    assert await enqueue(ctx, *batch, now_ms=NOW + 1, resent=True) == [False] * len(batch)
     assert await stream_total(ctx) == len([job for job in batch if job.due_ms <= NOW])
     assert len(await zmembers(ctx, ctx.keys.delayed)) == len(
         [job for job in batch if job.due_ms > NOW])

@@ -36,6 +36,12 @@ def claim_args(
     return args
 
 
+def enqueue_resent(args: list[Any]) -> list[Any]:
+    """enqueue.lua's ARGV for the call ``args`` were made for, sent again after its
+    connection broke: ARGV[5] = "1", the first id streamq made is looked up."""
+    return [*args[:4], "1", *args[5:]]
+
+
 def enqueue_args(
     job_prefix: str, jobs: Sequence[NewJob], now_ms: int
 ) -> tuple[list[Any], list[str], list[str]]:
@@ -43,7 +49,7 @@ def enqueue_args(
 
     A run is consecutive jobs alike in all but id and data, so a batch of one kind of job
     sends its name, priority, due time, attempts, options and rate key once. Jobs due now
-    with ids streamq made need no key, except the first such job (the resend check)."""
+    with ids streamq made need no key, except the first such job (the resend lookup)."""
     runs: list[Any] = []
     ids_and_data: list[str] = []
     job_keys: list[str] = []

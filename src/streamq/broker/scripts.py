@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Awaitable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -23,7 +23,7 @@ from streamq.broker.connection import Connection, raise_translated, translate_er
 from streamq.broker.keys import GROUP, QueueKeys
 from streamq.broker.records import ClaimedJob, Delivered, Finished, NewJob
 from streamq.broker.schedules import ScheduleScripts
-from streamq.broker.script_args import claim_args, claim_keys, enqueue_args
+from streamq.broker.script_args import claim_args, claim_keys, enqueue_args, enqueue_resent
 
 if TYPE_CHECKING:
     from streamq.config import RateLimit
@@ -117,18 +117,19 @@ class Scripts(ScheduleScripts):
 
     async def _run(
         self, name: str, keys: list[str] | tuple[str, ...], args: list[Any], *,
-        resend: bool = False, sent: Awaitable[Any] | None = None,
+        resend: Callable[[list[Any]], list[Any]] | None = None,
+        sent: Awaitable[Any] | None = None,
     ) -> Any:
-        """Call script ``name``. ``resend``: the script is idempotent, so a call whose
-        connection broke is sent once more (on a new connection) before giving up.
+        """Call script ``name``. ``resend``: makes ``args`` those of an idempotent form of
+        this call, sent (on a new connection) when its connection broke, before giving up.
         ``sent``: the reply of this very call, already sent (:meth:`claim_now`)."""
         try:
             try:
                 return await self._evalsha(name, keys, args, sent)
             except (rex.ConnectionError, rex.TimeoutError):
-                if not resend:
+                if resend is None:
                     raise
-            return await self._evalsha(name, keys, args)
+            return await self._evalsha(name, keys, resend(args))
         except Exception as exc:
             raise_translated(exc, self._connection.url)
 
@@ -171,13 +172,21 @@ class Scripts(ScheduleScripts):
         return int(reply[1]), bool(reply[2])
 
     async def enqueue(
-        self, keys: QueueKeys, jobs: list[NewJob], now_ms: int, max_waiting: int
+        self, keys: QueueKeys, jobs: list[NewJob], now_ms: int, max_waiting: int, *,
+        resent: bool = False,
     ) -> list[bool]:
-        """Add ``jobs``; for each, True if created, False if its id already existed."""
+        """Add ``jobs``; for each, True if created, False if its id already existed.
+
+        The multiplexer sends a command once, so its first send looks up no id that streamq
+        made (they are new); redis-py's clients (cluster, embedded) may resend a command by
+        themselves, so each of their calls looks the first one up, as does a call sent again
+        after a broken connection, or ``resent`` (the jobs of an earlier call)."""
         runs, ids_and_data, job_keys = enqueue_args(keys.job_prefix, jobs, now_ms)
+        look_up = "1" if resent or self._multiplexer is None else "0"
         reply = await self._run(
             "enqueue", [keys.delayed, *keys.ready, keys.index, keys.meta, *job_keys],
-            [now_ms, max_waiting, GROUP, len(runs) // 8, *runs, *ids_and_data], resend=True)
+            [now_ms, max_waiting, GROUP, len(runs) // 8, look_up, *runs, *ids_and_data],
+            resend=enqueue_resent)
         if reply[0] == QUEUE_FULL:
             raise errors.QueueFull(keys.tier, int(reply[1]), int(reply[2]))
         self._wake(keys)

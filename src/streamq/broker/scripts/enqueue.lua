@@ -10,17 +10,20 @@ ARGV[1]        now, ms since the epoch
 ARGV[2]        max_waiting: jobs waiting or delayed allowed after this call (0 = unbounded)
 ARGV[3]        group name (only read, for the pending count)
 ARGV[4]        r, the number of runs: consecutive jobs alike in all but id and data
-ARGV[5 + 8k..] per run: its number of jobs, name, priority (0..9), due (ms, 0 = now), max
+ARGV[5]        "1" if this call may be a resend: the first id streamq made is looked up;
+               "0" if it is sent for the first time on a connection that resends nothing
+               by itself (its key is declared either way)
+ARGV[6 + 8k..] per run: its number of jobs, name, priority (0..9), due (ms, 0 = now), max
                attempts, opts (JSON or ""), rate key ("" = none, stored as the job's `rk`),
                "1" if streamq made the ids (random), "0" if the caller gave them
-ARGV[5 + 8r..] per job: id, data (JSON)
+ARGV[6 + 8r..] per job: id, data (JSON)
 Returns        {0, c1, ..., cn}: ci = 1 created, 0 already existed (same id, still alive)
                {1, waiting, max_waiting}: QUEUE_FULL, nothing written
 A job due now is held in its stream entry alone until it starts (lib/write_job).
 Dedup on the id makes a resent call (redis-py retries a timed-out command) harmless. Ids
 streamq made are 96 random bits and a call is atomic, so only the first of them is looked
 up: if it exists, the call is a resend and all of them exist (the other jobs due now need
-no key at all). A batch is sent as runs so that what its jobs share is sent and read once.
+no key at all). A first send cannot be a resend, so it looks up none of them. A batch is sent as runs so that what its jobs share is sent and read once.
 The index entries of a batch are written with one HSET per 250 jobs.
 All checks run before the first write, so a rejected call leaves nothing behind; the first
 write grows memory, so an out-of-memory rejection happens before any effect. ]]
@@ -34,7 +37,7 @@ local max_waiting = tonumber(ARGV[2])
 local group = ARGV[3]
 local runs = tonumber(ARGV[4])
 local index, meta = KEYS[12], KEYS[13]
-local jobs_base = 3 + 8 * runs  -- job j's id is ARGV[jobs_base + 2j], its data the next
+local jobs_base = 4 + 8 * runs  -- job j's id is ARGV[jobs_base + 2j], its data the next
 
 local function exists(key, id)
   return redis.call('EXISTS', key) == 1 or redis.call('HEXISTS', index, id) == 1
@@ -42,10 +45,11 @@ end
 
 -- First pass, nothing written: which jobs are new, and the hash key of each delayed one.
 local fresh, seen, delayed_key, adding = {}, {}, {}, 0
-local made_fresh  -- whether the first id streamq made is new (nil: none looked up yet)
+local look_up = ARGV[5] == '1'
+local made_fresh  -- whether the ids streamq made are new (nil: none of them met yet)
 local next_key, j = 14, 0
 for run = 0, runs - 1 do
-  local shape = 5 + 8 * run
+  local shape = 6 + 8 * run
   local made, due_now = ARGV[shape + 7] == '1', tonumber(ARGV[shape + 3]) <= now
   for _ = 1, tonumber(ARGV[shape]) do
     j = j + 1
@@ -54,7 +58,9 @@ for run = 0, runs - 1 do
       key, next_key = KEYS[next_key], next_key + 1
     end
     if made then
-      if made_fresh == nil then made_fresh = not exists(key, ARGV[jobs_base + 2 * j]) end
+      if made_fresh == nil then
+        made_fresh = not look_up or not exists(key, ARGV[jobs_base + 2 * j])
+      end
       is_new = made_fresh
     elseif seen[key] then
       is_new = false
@@ -72,7 +78,7 @@ end
 
 if adding > 0 then
   local priorities = {}
-  for run = 0, runs - 1 do priorities[run + 1] = ARGV[7 + 8 * run] end
+  for run = 0, runs - 1 do priorities[run + 1] = ARGV[8 + 8 * run] end
   local waiting = admit(meta, KEYS[1], 2, group, priorities, adding, max_waiting)
   if waiting then return {1, waiting, max_waiting} end
 end
@@ -80,7 +86,7 @@ end
 local reply, held = {0}, {}
 j = 0
 for run = 0, runs - 1 do
-  local shape = 5 + 8 * run
+  local shape = 6 + 8 * run
   local name, prio, due = ARGV[shape + 1], tonumber(ARGV[shape + 2]), tonumber(ARGV[shape + 3])
   local max, opts, rk = ARGV[shape + 4], ARGV[shape + 5], ARGV[shape + 6]
   local stream = KEYS[2 + prio]
