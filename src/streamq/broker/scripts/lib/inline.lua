@@ -46,6 +46,11 @@ end
 -- inline_to_hash(key, prio, job, ...): give the job its hash, holding the entry's fields
 -- and the field/value pairs given after `job`. The caller takes the job out of the index.
 local function inline_to_hash(key, prio, job, ...)
+  if not job.opts and not job.rk then  -- most jobs: no table to build and unpack
+    redis.call('HSET', key, 'name', job.name, 'data', job.data, 'max', job.max,
+      'prio', PRIORITY_TEXT[prio], 'enq', job.enq, ...)
+    return
+  end
   local args = {'name', job.name, 'data', job.data, 'max', job.max, 'prio', PRIORITY_TEXT[prio],
     'enq', job.enq, ...}
   if job.opts then args[#args + 1], args[#args + 2] = 'opts', job.opts end
