@@ -268,6 +268,28 @@ async def test_enqueue_timeout_fails_the_attempt(app: App) -> None:
     assert info.attempt == 1
 
 
+async def test_a_processor_that_ignores_its_timeout_completes_with_its_result(
+    app: App
+) -> None:
+    """A processor that catches the timeout's cancellation and goes on is not cancelled
+    again (asyncio's rule); its result is recorded, and the worker's own calls after it are
+    not cancelled by the timeout either."""
+
+    @app.processor("stubborn", attempts=1, timeout=0.1)
+    async def stubborn(job: Job) -> str:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.05)
+            return "finished anyway"
+        return "slept"
+
+    job = await app.enqueue("stubborn")
+    await app.worker().run(burst=True)
+    assert await job.result(timeout=1) == "finished anyway"
+    assert (await job.info()).state is JobState.COMPLETED
+
+
 async def test_timeout_counts_as_an_attempt_and_retries(app: App) -> None:
     """A timed-out attempt with attempts left is retried, and the next attempt can pass."""
 

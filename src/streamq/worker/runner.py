@@ -7,7 +7,6 @@ import math
 import traceback
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import structlog
 
 from streamq import codec
@@ -16,6 +15,7 @@ from streamq.errors import InvalidPayload
 from streamq.job import Job
 from streamq.outcomes import Fail, Retry
 from streamq.scheduling.backoff import Backoff, describe, first_delay
+from streamq.worker.deadline import SOFT_TIMEOUT_SHARE, Deadline
 from streamq.worker.hooks import around_job, fire_soft_timeout
 from streamq.worker.outcome import Completed, Failed, Outcome
 
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from streamq.queue import Queue
 
 log = structlog.get_logger("streamq.worker")
-SOFT_TIMEOUT_SHARE = 0.8
 __all__ = ["Completed", "Failed", "Outcome", "run_job"]
 
 
@@ -115,15 +114,17 @@ class _TimedOut(Exception):
 async def _with_timeout(
     processor: Processor, handle: Job, timeout: float, soft: list[SoftTimeoutHook]
 ) -> Any:
-    loop = asyncio.get_running_loop()
-    warning = loop.call_later(timeout * SOFT_TIMEOUT_SHARE, _soft_warning, handle, timeout,
-                              soft)
+    task = asyncio.current_task()
+    assert task is not None
+    deadline = Deadline(task, timeout, lambda: _soft_warning(handle, timeout, soft))
     try:
-        with anyio.move_on_after(timeout):
-            return await processor.fn(handle)
-        raise _TimedOut
+        return await processor.fn(handle)
+    except asyncio.CancelledError:
+        if deadline.expired and deadline.withdraw() == 0:  # cancelled for its timeout alone
+            raise _TimedOut from None
+        raise
     finally:
-        warning.cancel()
+        deadline.withdraw()
 
 
 def _soft_warning(handle: Job, timeout: float, soft: list[SoftTimeoutHook]) -> None:
