@@ -116,3 +116,28 @@ def test_report_puts_the_latency_floor_beside_the_latency_targets(tmp_path: Path
         in text
     assert "| 2 | 0.36 | 0.40 | 0.50 | 0.60 |" in text
     assert "| median | 0.33 | 0.40 | 0.50 | 0.60 |" in text
+
+
+def test_report_sets_streamqs_enqueue_on_uvloop_beside_asyncio_against_bullmq(
+        tmp_path: Path) -> None:
+    from harness.report import write_markdown
+    from harness.rounds import merge_rounds
+
+    rounds = [{"name": "streamq", "errors": [], "enqueue": {"runs": [{"rate": r}], "rate": r},
+               "enqueue_uvloop": {"runs": [{"rate": u}], "rate": u}}
+              for r, u in ((6000.0, 8000.0), (6400.0, 8400.0), (6200.0, 9000.0))]
+    streamq = merge_rounds(rounds)
+    assert streamq["enqueue_uvloop"]["rate"] == 8400.0
+    result = {
+        "meta": {"date": "2026-12-07", "tag": "t", "machine": "m", "python": "3.11",
+                 "redis_version": "7.0", "loadavg": [0, 0, 0], "command": "run.py",
+                 "options": {"n": 20_000, "reps": 1, "lat_n": 500, "lat_gap_ms": 5.0,
+                             "mem_n": 100_000, "redis_port": 6390}},
+        "peers": [streamq, {"name": "bullmq-node", "errors": [],
+                            "enqueue": {"runs": [{"rate": 5600.0}], "rate": 5600.0}}],
+    }
+    path = tmp_path / "report.md"
+    write_markdown(result, str(path))
+    text = path.read_text()
+    assert "| asyncio | 6,200 | 1.11\N{MULTIPLICATION SIGN} |" in text
+    assert "| uvloop | 8,400 | 1.50\N{MULTIPLICATION SIGN} |" in text

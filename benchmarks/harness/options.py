@@ -6,9 +6,9 @@ import json
 from dataclasses import asdict, dataclass
 
 SCENARIOS = ("ceiling", "enqueue", "bulk", "process", "latency", "memory", "ops",
-             "workload", "scale", "enqueue_background")
-"""The last three run for streamq only."""
-STREAMQ_ONLY = frozenset({"workload", "scale", "enqueue_background"})
+             "enqueue_uvloop", "workload", "scale", "enqueue_background")
+"""The last four run for streamq only."""
+STREAMQ_ONLY = frozenset({"enqueue_uvloop", "workload", "scale", "enqueue_background"})
 
 
 @dataclass(frozen=True)

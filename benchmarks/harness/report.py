@@ -147,6 +147,18 @@ def streamq_only(peers: list[Peer]) -> list[str]:
     """The realistic workload, and throughput / enqueue cost beside big backlogs."""
     sq = next((p for p in peers if p["name"] == "streamq"), {})
     lines: list[str] = []
+    if sq.get("enqueue_uvloop"):
+        node = next((p for p in peers if p["name"] == "bullmq-node"), {})
+        base = (node.get("enqueue") or {}).get("rate")
+        lines += ["## streamq: enqueue one await at a time, the producer on asyncio and on "
+                  "uvloop", "", "uvicorn runs an app on uvloop when it is installed; Node runs "
+                  "on libuv, which uvloop wraps. The target is measured on asyncio (above).", "",
+                  "| producer's loop | jobs/s | to BullMQ (Node) |", "|---|---:|---:|"]
+        for loop, key in (("asyncio", "enqueue"), ("uvloop", "enqueue_uvloop")):
+            rate = (sq.get(key) or {}).get("rate")
+            ratio = f"{rate / base:.2f}{TIMES}" if rate and base else DASH
+            lines.append(f"| {loop} | {fmt(rate)} | {ratio} |")
+        lines.append("")
     if sq.get("workload"):
         lines += [f"## streamq: jobs that await 1{DASH}10 ms (uniform), one worker process", "",
                   "| conc. | jobs/s (worker start → N-th) | steady jobs/s | bound by sleeping "

@@ -13,7 +13,7 @@ from typing import Any
 from harness.runner import best_concurrency, summarise
 
 Result = dict[str, Any]
-SUMMARISED = ("enqueue", "bulk", "latency", "memory")
+SUMMARISED = ("enqueue", "bulk", "latency", "memory", "enqueue_uvloop")
 """Figures whose result is ``summarise(runs)``."""
 BY_CASE = ("process", "workload", "scale", "enqueue_background")
 """Figures with one ``summarise(runs)`` per concurrency or case."""

@@ -117,6 +117,9 @@ class PeerRun:
 
         assert isinstance(a, StreamqAdapter)
         ctx, out = self.ctx, self.out
+        if "enqueue_uvloop" in chosen:
+            runs = await self.repeat("enqueue on uvloop", lambda r: sq.enqueue_on_uvloop(ctx, a))
+            out["enqueue_uvloop"] = summarise(runs or [])
         if "workload" in chosen:
             out["workload"] = {}
             for c in self.options.work_concurrency:

@@ -8,8 +8,10 @@ import random
 import time
 from typing import Any
 
+import uvloop
 from peers.streamq_peer import SCALE_TIER, TIER, StreamqAdapter
 
+from harness import scenarios
 from harness.context import Context
 from harness.stats import percentile
 
@@ -29,6 +31,14 @@ def scale_cases(ctx: Context) -> list[tuple[str, int, int]]:
     delayed = ctx.options.scale_delayed
     waiting = ctx.options.scale_slice
     return [*cases, (f"{waiting:,} waiting + {delayed:,} delayed", waiting, delayed)]
+
+
+async def enqueue_on_uvloop(ctx: Context, adapter: StreamqAdapter) -> Result:
+    """The enqueue scenario with the producer on uvloop, as uvicorn runs an app when uvloop
+    is installed (and as Node runs on libuv): on a loop of its own in a thread, while this
+    process's asyncio loop waits for it."""
+    result: Result = await asyncio.to_thread(uvloop.run, scenarios.enqueue(ctx, adapter))
+    return result
 
 
 async def workload(ctx: Context, adapter: StreamqAdapter, concurrency: int, rep: int) -> Result:
