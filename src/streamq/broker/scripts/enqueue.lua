@@ -23,7 +23,8 @@ A job due now is held in its stream entry alone until it starts (lib/write_job).
 Dedup on the id makes a resent call (redis-py retries a timed-out command) harmless. Ids
 streamq made are 96 random bits and a call is atomic, so only the first of them is looked
 up: if it exists, the call is a resend and all of them exist (the other jobs due now need
-no key at all). A first send cannot be a resend, so it looks up none of them. A batch is sent as runs so that what its jobs share is sent and read once.
+no key at all). A first send cannot be a resend, so it looks up none of them (ARGV[5]).
+A batch is sent as runs so that what its jobs share is sent and read once.
 The index entries of a batch are written with one HSET per 250 jobs.
 All checks run before the first write, so a rejected call leaves nothing behind; the first
 write grows memory, so an out-of-memory rejection happens before any effect. ]]
