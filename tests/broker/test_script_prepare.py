@@ -79,6 +79,19 @@ async def test_a_queue_lost_while_producers_ran_records_no_priorities(app: App) 
     assert info.value.waiting == 2
 
 
+async def test_a_lost_queue_holding_only_waiting_jobs_records_no_priorities(app: App) -> None:
+    """The groups are created anew on streams a producer wrote to meanwhile: the entries
+    there still make the queue not new, and the waiting count still finds them."""
+    ctx = await open_ctx(app)
+    await ctx.client.delete(ctx.keys.meta, *ctx.keys.ready)
+    await enqueue(ctx, new_job("a", priority=4))
+    assert await ctx.scripts.prepare(ctx.keys, NOW) == (10, False)
+    assert not await ctx.client.hexists(ctx.keys.meta, "prios")
+    with pytest.raises(QueueFull) as info:
+        await enqueue(ctx, new_job("b"), max_waiting=1)
+    assert info.value.waiting == 1
+
+
 async def test_a_lost_queue_holding_only_delayed_jobs_records_no_priorities(app: App) -> None:
     ctx = await open_ctx(app)
     await ctx.client.delete(ctx.keys.meta, *ctx.keys.ready)

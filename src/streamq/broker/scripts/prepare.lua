@@ -21,9 +21,8 @@ for p = 0, 9 do
 end
 local had_meta = redis.call('HSETNX', KEYS[1], 'created', ARGV[3])
 local new_queue = had_meta == 1 and created == 10 and redis.call('ZCARD', KEYS[12]) == 0
-for p = 0, 9 do
-  if not new_queue then break end
-  new_queue = redis.call('XLEN', KEYS[2 + p]) == 0
+for p = 0, 9 do  -- a group can be created on a stream a producer wrote to meanwhile
+  new_queue = new_queue and redis.call('XLEN', KEYS[2 + p]) == 0
 end
 if new_queue then  -- no job yet, of any priority
   redis.call('HSET', KEYS[1], 'schema', ARGV[2], 'prios', '')
