@@ -141,3 +141,25 @@ def test_report_sets_streamqs_enqueue_on_uvloop_beside_asyncio_against_bullmq(
     text = path.read_text()
     assert "| asyncio | 6,200 | 1.11\N{MULTIPLICATION SIGN} |" in text
     assert "| uvloop | 8,400 | 1.50\N{MULTIPLICATION SIGN} |" in text
+
+
+def test_report_gives_the_ratio_within_each_interleaved_round() -> None:
+    """Interleaved rounds: each target's ratio is also taken run by run within a round (the
+    median and range), so drift between rounds does not move it; one-round runs have none."""
+    from harness.report import targets
+    from harness.rounds import merge_rounds
+
+    def peer(name: str, rates: list[float]) -> dict[str, Any]:
+        return merge_rounds([{"name": name, "errors": [],
+                              "enqueue": {"runs": [{"rate": r}], "rate": r}} for r in rates])
+
+    # the machine slows in round 2 and speeds up in round 3: streamq's rounds are 1.2x, 1.4x
+    # and 1.3x BullMQ's, while the ratio of the medians is 1.2x
+    streamq = peer("streamq", [6000.0, 3500.0, 9100.0])
+    bullmq = peer("bullmq-node", [5000.0, 2500.0, 7000.0])
+    text = "\n".join(targets([streamq, bullmq]))
+    assert "| enqueue ≥ 1.5\N{MULTIPLICATION SIGN} BullMQ (Node) | 1.20\N{MULTIPLICATION SIGN} " \
+        "| 1.30\N{MULTIPLICATION SIGN} (1.20 \N{EN DASH} 1.40) | no |" in text
+
+    one_round = "\n".join(targets([peer("streamq", [6000.0]), peer("bullmq-node", [5000.0])]))
+    assert "| target | measured | met |" in one_round and "per round" not in one_round
