@@ -145,7 +145,7 @@ def test_report_sets_streamqs_enqueue_on_uvloop_beside_asyncio_against_bullmq(
 
 def test_report_gives_the_ratio_within_each_interleaved_round() -> None:
     """Interleaved rounds: each target's ratio is also taken run by run within a round (the
-    median and range), so drift between rounds does not move it; one-round runs have none."""
+    median and range), which drift between rounds moves less; one-round runs have none."""
     from harness.report import targets
     from harness.rounds import merge_rounds
 

@@ -99,17 +99,19 @@ def targets(peers: list[Peer], floors: list[dict[str, Any]] | None = None) -> li
         lines += ["Measured: the ratio of the medians. Per round: streamq's run over BullMQ's "
                   f"run of the same round, median (lowest {DASH} highest), which the "
                   "machine's drift from one round to the next moves less.", ""]
-    lines += ["| target | measured | per round | met |" if paired else
-              "| target | measured | met |", "|---|---:|---:|---|" if paired else "|---|---:|---|"]
-    lines += [f"| {label} | {value} | {per_round + ' | ' if paired else ''}"
-              f"{DASH if ok is None else 'yes' if ok else 'no'} |"
-              for label, value, ok, per_round in rows]
+    columns = ["target", "measured", *(["per round"] if paired else []), "met"]
+    lines += ["| " + " | ".join(columns) + " |", "|---|" + "---:|" * (len(columns) - 2) + "---|"]
+    for label, value, ok, per_round in rows:
+        met = DASH if ok is None else "yes" if ok else "no"
+        lines.append("| " + " | ".join([label, value, *([per_round] if paired else []), met])
+                     + " |")
     return [*lines, ""]
 
 
 def _per_round(sq: Peer, base: Peer, figure: str) -> str:
-    """streamq's rate over BullMQ's within each interleaved round (run i of each peer ran in
-    round i): the median ratio and its range; empty unless both ran the same rounds."""
+    """streamq's rate over BullMQ's within each interleaved round (the i-th runs of the two
+    peers ran in the same round): the median ratio and its range; empty unless both ran the
+    same rounds and runs."""
     if min(sq.get("rounds", 1), base.get("rounds", 1)) < 2:
         return ""
     runs, base_runs = _get(sq, figure, "runs") or [], _get(base, figure, "runs") or []
