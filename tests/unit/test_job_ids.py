@@ -4,6 +4,7 @@ out the ids its parent made ahead."""
 from __future__ import annotations
 
 import os
+import re
 
 from streamq import job_ids
 from streamq.job_ids import SPARE_IDS, new_job_id, new_job_ids
@@ -15,10 +16,11 @@ def test_ids_made_one_at_a_time_are_unique_and_never_start_with_a_dash() -> None
     assert all(len(job_id) == 16 and not job_id.startswith("-") for job_id in made)
 
 
-def test_ids_made_in_bulk_are_unique_and_never_start_with_a_dash() -> None:
+def test_ids_made_in_bulk_are_unique_url_safe_and_never_start_with_a_dash() -> None:
     bulk = list(new_job_ids(5000))
     assert len(set(bulk)) == 5000
-    assert not any(job_id.startswith("-") for job_id in bulk)
+    assert all(len(job_id) == 16 and re.fullmatch(r"[A-Za-z0-9_-]+", job_id)
+               and not job_id.startswith("-") for job_id in bulk)
 
 
 def test_a_forked_child_makes_its_own_ids() -> None:
