@@ -95,23 +95,27 @@ def test_relay_floor_times_each_message_from_its_send_to_the_blocked_reader(
         assert client.exists(stream) == 0
 
 
-def test_report_puts_the_latency_floor_beside_the_latency_targets(tmp_path: Path) -> None:
+def _report(tmp_path: Path, peers: list[dict[str, Any]], **extra: Any) -> str:
+    """The markdown report of a run of ``peers`` (rounds: as merged into them)."""
     from harness.report import write_markdown
 
-    floors = [{"n": 500, "gap_ms": 5.0, "p50_ms": p50, "p95_ms": 0.4, "p99_ms": 0.5,
-               "max_ms": 0.6} for p50 in (0.30, 0.36, 0.33)]
     result = {
-        "meta": {"date": "2026-12-06", "tag": "t", "machine": "m", "python": "3.11",
+        "meta": {"date": "2026-12-07", "tag": "t", "machine": "m", "python": "3.11",
                  "redis_version": "7.0", "loadavg": [0, 0, 0], "command": "run.py",
                  "options": {"n": 20_000, "reps": 1, "lat_n": 500, "lat_gap_ms": 5.0,
                              "mem_n": 100_000, "redis_port": 6390}},
-        "peers": [{"name": "streamq", "errors": [],
-                   "latency": {"p50_ms": 0.45, "p95_ms": 0.5, "p99_ms": 0.6}}],
-        "relay_floor": floors,
-    }
+        "peers": peers, **extra}
     path = tmp_path / "report.md"
     write_markdown(result, str(path))
-    text = path.read_text()
+    return path.read_text()
+
+
+def test_report_puts_the_latency_floor_beside_the_latency_targets(tmp_path: Path) -> None:
+    floors = [{"n": 500, "gap_ms": 5.0, "p50_ms": p50, "p95_ms": 0.4, "p99_ms": 0.5,
+               "max_ms": 0.6} for p50 in (0.30, 0.36, 0.33)]
+    text = _report(tmp_path, [{"name": "streamq", "errors": [],
+                               "latency": {"p50_ms": 0.45, "p95_ms": 0.5, "p99_ms": 0.6}}],
+                   relay_floor=floors)
     assert "| the machine's latency floor p50 / p99 (no library, same gap) | 0.33 / 0.50 |" \
         in text
     assert "| 2 | 0.36 | 0.40 | 0.50 | 0.60 |" in text
@@ -120,7 +124,6 @@ def test_report_puts_the_latency_floor_beside_the_latency_targets(tmp_path: Path
 
 def test_report_sets_streamqs_enqueue_on_uvloop_beside_asyncio_against_bullmq(
         tmp_path: Path) -> None:
-    from harness.report import write_markdown
     from harness.rounds import merge_rounds
 
     rounds = [{"name": "streamq", "errors": [], "enqueue": {"runs": [{"rate": r}], "rate": r},
@@ -128,17 +131,9 @@ def test_report_sets_streamqs_enqueue_on_uvloop_beside_asyncio_against_bullmq(
               for r, u in ((6000.0, 8000.0), (6400.0, 8400.0), (6200.0, 9000.0))]
     streamq = merge_rounds(rounds)
     assert streamq["enqueue_uvloop"]["rate"] == 8400.0
-    result = {
-        "meta": {"date": "2026-12-07", "tag": "t", "machine": "m", "python": "3.11",
-                 "redis_version": "7.0", "loadavg": [0, 0, 0], "command": "run.py",
-                 "options": {"n": 20_000, "reps": 1, "lat_n": 500, "lat_gap_ms": 5.0,
-                             "mem_n": 100_000, "redis_port": 6390}},
-        "peers": [streamq, {"name": "bullmq-node", "errors": [],
-                            "enqueue": {"runs": [{"rate": 5600.0}], "rate": 5600.0}}],
-    }
-    path = tmp_path / "report.md"
-    write_markdown(result, str(path))
-    text = path.read_text()
+    text = _report(tmp_path, [streamq, {"name": "bullmq-node", "errors": [],
+                                        "enqueue": {"runs": [{"rate": 5600.0}],
+                                                    "rate": 5600.0}}])
     assert "| asyncio | 6,200 | 1.11\N{MULTIPLICATION SIGN} |" in text
     assert "| uvloop | 8,400 | 1.50\N{MULTIPLICATION SIGN} |" in text
 
@@ -163,3 +158,29 @@ def test_report_gives_the_ratio_within_each_interleaved_round() -> None:
 
     one_round = "\n".join(targets([peer("streamq", [6000.0]), peer("bullmq-node", [5000.0])]))
     assert "| target | measured | met |" in one_round and "per round" not in one_round
+
+
+def test_report_gives_each_background_case_over_the_empty_tier_within_its_round(
+        tmp_path: Path) -> None:
+    """Enqueue beside delayed or failed jobs, over interleaved rounds: each case's p50 is
+    also taken over the p50 with nothing beside it in the same round; a run that measured
+    only this has no empty tables for what it did not measure."""
+    from harness.rounds import merge_rounds
+
+    def case(name: str, p50: float) -> dict[str, Any]:
+        run = {"case": name, "n": 2000, "rate": 1e6 / p50, "p50_us": p50, "p99_us": 2 * p50}
+        return {"runs": [run], **run}
+
+    # the machine slows in round 2: the failed case is 1.10, 1.05 and 1.10x the empty one
+    rounds = [{"name": "streamq", "errors": [],
+               "enqueue_background": {"none": case("none", none),
+                                      "failed": case("failed", failed)}}
+              for none, failed in ((200.0, 220.0), (400.0, 420.0), (300.0, 330.0))]
+    text = _report(tmp_path, [merge_rounds(rounds)])
+    assert "| none | 3,333 | 300 | 600 | \N{EN DASH} |" in text
+    assert "| failed | 3,030 | 330 | 660 | 1.10 (1.05 \N{EN DASH} 1.10) |" in text
+    assert "## Results" not in text and "## Processing by concurrency" not in text
+    assert "issue's targets" not in text
+
+    one_round = _report(tmp_path, [merge_rounds(rounds[:1])])
+    assert "| jobs already in the tier | enqueues/s | p50 µs | p99 µs |\n" in one_round

@@ -8,9 +8,12 @@ from typing import Any
 from harness.stats import median
 
 Peer = dict[str, Any]
+Result = dict[str, Any]
 YARDSTICK = "bullmq-node"
 DASH = "\N{EN DASH}"
 TIMES = "\N{MULTIPLICATION SIGN}"
+MAIN_FIGURES = ("enqueue", "bulk", "process_best", "latency", "memory")
+"""What the main table and the targets show: a run without any of them has neither."""
 
 
 def fmt(x: float | None, digits: int = 0) -> str:
@@ -37,8 +40,11 @@ def _yardstick(peers: list[Peer]) -> Peer:
 
 def main_table(peers: list[Peer]) -> list[str]:
     """One row per peer; throughput columns carry the ratio to BullMQ (Node)."""
+    if not any(p.get(figure) for p in peers for figure in MAIN_FIGURES):
+        return []
     base = _yardstick(peers)
     lines = [
+        "## Results", "",
         "| peer | enqueue, 1 await at a time (jobs/s) | bulk enqueue (jobs/s) | processing "
         "(jobs/s, worker start → N-th job) | best conc. | steady state (jobs/s) | latency p50 / "
         "p95 / p99 (ms) | Redis bytes / waiting job | worker CPU µs/job (steady) | "
@@ -72,7 +78,7 @@ def targets(peers: list[Peer], floors: list[dict[str, Any]] | None = None) -> li
     targets, the machine's latency floor when it was measured."""
     sq = next((p for p in peers if p["name"] == "streamq"), None)
     base = _yardstick(peers)
-    if not sq:
+    if not sq or not any(sq.get(figure) for figure in MAIN_FIGURES):
         return []
     rows = []
     ratio_targets = (("processing", "process_best", 3.0), ("enqueue", "enqueue", 1.5),
@@ -109,21 +115,28 @@ def targets(peers: list[Peer], floors: list[dict[str, Any]] | None = None) -> li
 
 
 def _per_round(sq: Peer, base: Peer, figure: str) -> str:
-    """streamq's rate over BullMQ's within each interleaved round (the i-th runs of the two
-    peers ran in the same round): the median ratio and its range; empty unless both ran the
-    same rounds and runs."""
+    """streamq's rate over BullMQ's within each interleaved round; empty unless both peers
+    ran the same rounds."""
     if min(sq.get("rounds", 1), base.get("rounds", 1)) < 2:
         return ""
-    runs, base_runs = _get(sq, figure, "runs") or [], _get(base, figure, "runs") or []
-    if not runs or len(runs) != len(base_runs):
+    return _within_rounds(_get(sq, figure, "runs"), _get(base, figure, "runs"), "rate", TIMES)
+
+
+def _within_rounds(runs: list[Result] | None, base_runs: list[Result] | None, key: str,
+                   unit: str = "") -> str:
+    """``key`` of each run over ``key`` of the base run of the same round (the i-th runs of
+    two interleaved peers or cases ran in the same round): the median ratio and its range;
+    empty unless both have the same number of runs."""
+    if not runs or not base_runs or len(runs) != len(base_runs):
         return ""
-    ratios = [r["rate"] / b["rate"] for r, b in zip(runs, base_runs, strict=True)]
-    return (f"{median(ratios):.2f}{TIMES} ({min(ratios):.2f} {DASH} "
-            f"{max(ratios):.2f})")
+    ratios = [r[key] / b[key] for r, b in zip(runs, base_runs, strict=True)]
+    return f"{median(ratios):.2f}{unit} ({min(ratios):.2f} {DASH} {max(ratios):.2f})"
 
 
 def by_concurrency(peers: list[Peer]) -> list[str]:
     """Processing per concurrency, with CPU per job."""
+    if not any(p.get("process") for p in peers):
+        return []
     lines = ["## Processing by concurrency (medians)", "",
              "Worker CPU: its process group from spawn (start-up included), and steady: "
              "its own from first to last job. Redis CPU: INFO cpu over the whole run.", "",
@@ -200,16 +213,33 @@ def streamq_only(peers: list[Peer]) -> list[str]:
                   for case, v in sq["scale"].items()]
         lines.append("")
     if sq.get("enqueue_background"):
-        lines += ["## streamq: enqueue (one await at a time) beside delayed or failed jobs", "",
-                  "| jobs already in the tier | enqueues/s | p50 µs | p99 µs |",
-                  "|---|---:|---:|---:|"]
-        for case, v in sq["enqueue_background"].items():
-            there = ("none" if case == "none" else
-                     f"{fmt(v.get(case))} {case}" if v.get(case) is not None else case)
-            lines.append(f"| {there} | {fmt(v.get('rate'))} | {fmt(v.get('p50_us'))} | "
-                         f"{fmt(v.get('p99_us'))} |")
-        lines.append("")
+        lines += _enqueue_background(sq["enqueue_background"], sq.get("rounds", 1))
     return lines
+
+
+def _enqueue_background(cases: dict[str, Result], rounds: int) -> list[str]:
+    """Enqueue cost per case; over several rounds also each case's p50 over the p50 with
+    nothing beside it in the same round, which the machine's drift moves less."""
+    empty = cases.get("none") or {}
+    paired = rounds > 1 and bool(empty.get("runs"))
+    lines = ["## streamq: enqueue (one await at a time) beside delayed or failed jobs", ""]
+    if paired:
+        lines += ["Per round: the case's p50 over the p50 with nothing beside it in the same "
+                  f"round, median (lowest {DASH} highest).", ""]
+    lines += ["| jobs already in the tier | enqueues/s | p50 µs | p99 µs |"
+              + (" p50 over none's, per round |" if paired else ""),
+              "|---|---:|---:|---:|" + ("---:|" if paired else "")]
+    for case, v in cases.items():
+        there = ("none" if case == "none" else
+                 f"{fmt(v.get(case))} {case}" if v.get(case) is not None else case)
+        row = (f"| {there} | {fmt(v.get('rate'))} | {fmt(v.get('p50_us'))} | "
+               f"{fmt(v.get('p99_us'))} |")
+        if paired:
+            ratio = "" if case == "none" else _within_rounds(v.get("runs"), empty["runs"],
+                                                             "p50_us")
+            row += f" {ratio or DASH} |"
+        lines.append(row)
+    return [*lines, ""]
 
 
 def _floor(floors: list[dict[str, Any]], key: str) -> float | None:
@@ -279,4 +309,4 @@ def write_markdown(result: dict[str, Any], path: str) -> None:
             + by_concurrency(peers) + ops_table(peers) + streamq_only(peers)
             + relay_floor_table(result) + ceiling_table(result) + versions(peers))
     with open(path, "w") as f:
-        f.write("\n".join([*head, "## Results", "", *body]))
+        f.write("\n".join([*head, *body]))
