@@ -8,7 +8,6 @@ from typing import Any
 from harness.stats import median
 
 Peer = dict[str, Any]
-Result = dict[str, Any]
 YARDSTICK = "bullmq-node"
 DASH = "\N{EN DASH}"
 TIMES = "\N{MULTIPLICATION SIGN}"
@@ -122,8 +121,8 @@ def _per_round(sq: Peer, base: Peer, figure: str) -> str:
     return _within_rounds(_get(sq, figure, "runs"), _get(base, figure, "runs"), "rate", TIMES)
 
 
-def _within_rounds(runs: list[Result] | None, base_runs: list[Result] | None, key: str,
-                   unit: str = "") -> str:
+def _within_rounds(runs: list[dict[str, Any]] | None, base_runs: list[dict[str, Any]] | None,
+                   key: str, unit: str = "") -> str:
     """``key`` of each run over ``key`` of the base run of the same round (the i-th runs of
     two interleaved peers or cases ran in the same round): the median ratio and its range;
     empty unless both have the same number of runs."""
@@ -217,7 +216,7 @@ def streamq_only(peers: list[Peer]) -> list[str]:
     return lines
 
 
-def _enqueue_background(cases: dict[str, Result], rounds: int) -> list[str]:
+def _enqueue_background(cases: dict[str, dict[str, Any]], rounds: int) -> list[str]:
     """Enqueue cost per case; over several rounds also each case's p50 over the p50 with
     nothing beside it in the same round, which the machine's drift moves less."""
     empty = cases.get("none") or {}
