@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import pytest
 import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -184,3 +185,77 @@ def test_report_gives_each_background_case_over_the_empty_tier_within_its_round(
 
     one_round = _report(tmp_path, [merge_rounds(rounds[:1])])
     assert "| jobs already in the tier | enqueues/s | p50 µs | p99 µs |\n" in one_round
+
+
+def _run(tag: str, rounds: int, streamq: dict[str, Any], bullmq: dict[str, Any],
+         **extra: Any) -> dict[str, Any]:
+    """A run's JSON as run.py writes it, from each peer's per-round figures."""
+    from harness.rounds import merge_rounds
+
+    def one(run: dict[str, Any]) -> dict[str, Any]:
+        return {"runs": [run], **run}
+
+    def peer(name: str, figures: dict[str, Any]) -> dict[str, Any]:
+        return merge_rounds([{"name": name, "errors": [], **{
+            figure: {"100": one(runs[i])} if figure == "process" else one(runs[i])
+            for figure, runs in figures.items()}} for i in range(rounds)])
+
+    return {"meta": {"tag": tag, "rounds": rounds},
+            "peers": [peer("streamq", streamq), peer("bullmq-node", bullmq)], **extra}
+
+
+def test_history_takes_interleaved_runs_within_rounds_and_counts_the_runs_that_met_each(
+        tmp_path: Path) -> None:
+    """The cross-machine targets table: an interleaved run's ratio is the median within its
+    rounds, a plain run's the ratio of its medians; the last row counts the runs that met
+    each target; machines.json says which runs belong to which machine."""
+    import json
+
+    from harness.history import history_table, load_history
+
+    def rates(*values: float) -> list[dict[str, float]]:
+        return [{"rate": v, "steady_rate": 2 * v} for v in values]
+
+    # rounds 2 and 3 slow the machine: within rounds streamq is 3.2x, 3.5x and 3.0x BullMQ,
+    # while the ratio of the medians is 12,000 / 4,200 = 2.86x
+    interleaved = _run(
+        "interleaved-1", 3,
+        {"process": rates(16_000.0, 7_000.0, 12_000.0), "enqueue": rates(6_000.0, 4_000.0, 5_000.0),
+         "latency": [{"p50_ms": p, "p99_ms": 1.0} for p in (0.4, 0.5, 0.6)],
+         "memory": [{"bytes_per_job": 150.0}] * 3},
+        {"process": rates(5_000.0, 2_000.0, 4_200.0), "enqueue": rates(5_000.0, 4_000.0, 4_000.0)},
+        relay_floor=[{"p50_ms": 0.2}, {"p50_ms": 0.1}])
+    plain = _run("full-1", 1,
+                 {"process": rates(9_000.0), "enqueue": rates(6_000.0),
+                  "latency": [{"p50_ms": 0.3, "p99_ms": 2.0}]},
+                 {"process": rates(3_000.0), "enqueue": rates(4_000.0)})
+    for result in (interleaved, plain):
+        (tmp_path / f"{result['meta']['tag']}.json").write_text(json.dumps(result))
+    (tmp_path / "machines.json").write_text(json.dumps([
+        {"machine": "second", "runs": ["interleaved-1"]},
+        {"machine": "first", "runs": ["full-1"]}]))
+
+    lines = history_table(load_history(tmp_path))
+    times = "\N{MULTIPLICATION SIGN}"
+    dash = "\N{EN DASH}"
+    assert lines[2] == (f"| second | `interleaved-1` | 3.20{times} | 3.20{times} | 1.20{times} | "
+                        f"{dash} | 0.50 (0.15) | 1.00 | 150 | {dash} |")
+    assert lines[3] == (f"| first | `full-1` | 3.00{times} | 3.00{times} | 1.50{times} | {dash} | "
+                        f"0.30 ({dash}) | 2.00 | {dash} | {dash} |")
+    assert lines[4] == f"| met | 2 runs | 2 of 2 | {dash} | 1 of 2 | {dash} | 1 of 2 | 1 of 2 | " \
+                       f"1 of 1 | {dash} |"
+
+    bullmq_only = _run("bullmq-only", 1, {}, {"enqueue": rates(4_000.0)})
+    (tmp_path / "bullmq-only.json").write_text(json.dumps(bullmq_only))
+    (tmp_path / "machines.json").write_text(json.dumps([
+        {"machine": "third", "runs": ["bullmq-only"]}]))
+    with pytest.raises(ValueError, match="did not measure streamq beside BullMQ"):
+        load_history(tmp_path)
+
+
+def test_history_of_the_committed_runs_loads() -> None:
+    """Every run benchmarks/results/machines.json names is there and measured both peers."""
+    from harness.history import load_history
+
+    machines = load_history(Path(__file__).resolve().parent.parent / "benchmarks" / "results")
+    assert machines and all(runs for _, runs in machines)

@@ -20,7 +20,8 @@ def fmt(x: float | None, digits: int = 0) -> str:
     return DASH if x is None else f"{x:,.{digits}f}"
 
 
-def _get(peer: Peer, *path: str) -> Any:
+def value_at(peer: Peer, *path: str) -> Any:
+    """``peer[path[0]][path[1]]...``, or None where a step is missing."""
     value: Any = peer
     for key in path:
         value = value.get(key) if isinstance(value, dict) else None
@@ -56,8 +57,8 @@ def main_table(peers: list[Peer]) -> list[str]:
             continue
         cells = [p["name"]]
         for path in (("enqueue", "rate"), ("bulk", "rate"), ("process_best", "rate")):
-            value = _get(p, *path)
-            cells.append(fmt(value) + _ratio(value, _get(base, *path)))
+            value = value_at(p, *path)
+            cells.append(fmt(value) + _ratio(value, value_at(base, *path)))
         if "bulk" in p and p["bulk"] is None:
             cells[2] = "no batch API"
         best = p.get("process_best") or {}
@@ -65,7 +66,7 @@ def main_table(peers: list[Peer]) -> list[str]:
         cells += [str(best.get("concurrency", DASH)), fmt(best.get("steady_rate")),
                   DASH if lat.get("p50_ms") is None else
                   f"{lat['p50_ms']:.2f} / {lat['p95_ms']:.2f} / {lat['p99_ms']:.2f}",
-                  fmt(_get(p, "memory", "bytes_per_job")),
+                  fmt(value_at(p, "memory", "bytes_per_job")),
                   fmt(best.get("worker_steady_cpu_us_per_job")),
                   fmt(best.get("redis_cpu_us_per_job"))]
         lines.append("| " + " | ".join(cells) + " |")
@@ -84,14 +85,14 @@ def targets(peers: list[Peer], floors: list[dict[str, Any]] | None = None) -> li
                      ("bulk enqueue", "bulk", 5.0))
     for what, figure, factor in ratio_targets:
         label = f"{what} ≥ {factor:g}{TIMES} BullMQ (Node)"
-        value, ref = _get(sq, figure, "rate"), _get(base, figure, "rate")
+        value, ref = value_at(sq, figure, "rate"), value_at(base, figure, "rate")
         ratio = value / ref if value and ref else None
         rows.append((label, DASH if ratio is None else f"{ratio:.2f}{TIMES}",
                      None if ratio is None else ratio >= factor, _per_round(sq, base, figure)))
     for label, path, limit in (("latency p50 < 0.5 ms", ("latency", "p50_ms"), 0.5),
                                ("latency p99 < 1.5 ms", ("latency", "p99_ms"), 1.5),
                                ("≤ 160 bytes per waiting job", ("memory", "bytes_per_job"), 160)):
-        value = _get(sq, *path)
+        value = value_at(sq, *path)
         ok = None if value is None else (value <= limit if "bytes" in label else value < limit)
         rows.append((label, fmt(value, 2 if "ms" in label else 0), ok, ""))
         if path == ("latency", "p99_ms") and floors:
@@ -118,18 +119,34 @@ def _per_round(sq: Peer, base: Peer, figure: str) -> str:
     ran the same rounds."""
     if min(sq.get("rounds", 1), base.get("rounds", 1)) < 2:
         return ""
-    return _within_rounds(_get(sq, figure, "runs"), _get(base, figure, "runs"), "rate", TIMES)
+    return _within_rounds(value_at(sq, figure, "runs"), value_at(base, figure, "runs"), "rate",
+                          TIMES)
 
 
 def _within_rounds(runs: list[dict[str, Any]] | None, base_runs: list[dict[str, Any]] | None,
                    key: str, unit: str = "") -> str:
     """``key`` of each run over ``key`` of the base run of the same round (the i-th runs of
     two interleaved peers or cases ran in the same round): the median ratio and its range;
-    empty unless both have the same number of runs."""
-    if not runs or not base_runs or len(runs) != len(base_runs):
+    empty when there are no such ratios."""
+    ratios = within_round_ratios(runs, base_runs, key)
+    if not ratios:
         return ""
-    ratios = [r[key] / b[key] for r, b in zip(runs, base_runs, strict=True)]
     return f"{median(ratios):.2f}{unit} ({min(ratios):.2f} {DASH} {max(ratios):.2f})"
+
+
+def within_round_ratios(runs: list[dict[str, Any]] | None,
+                        base_runs: list[dict[str, Any]] | None, key: str) -> list[float]:
+    """``key`` of the i-th run over ``key`` of the i-th base run, for each i; empty unless
+    both have the same number of runs and every run has the figure."""
+    if not runs or not base_runs or len(runs) != len(base_runs):
+        return []
+    ratios = []
+    for run, base_run in zip(runs, base_runs, strict=True):
+        value, base = run.get(key), base_run.get(key)
+        if not value or not base:
+            return []
+        ratios.append(value / base)
+    return ratios
 
 
 def by_concurrency(peers: list[Peer]) -> list[str]:
