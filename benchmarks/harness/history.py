@@ -14,7 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.report import DASH, TIMES, YARDSTICK, Peer, fmt, value_at, within_round_ratios
+from harness.report import (
+    DASH,
+    LIMIT_TARGETS,
+    RATIO_TARGETS,
+    TIMES,
+    YARDSTICK,
+    Peer,
+    fmt,
+    ratio_of_medians,
+    value_at,
+    within_limit,
+    within_round_ratios,
+)
 from harness.stats import median
 
 
@@ -42,18 +54,41 @@ def _times(value: float, run: RunFigures) -> str:
     return f"{value:.2f}{TIMES}"
 
 
+def _two_places(value: float, run: RunFigures) -> str:
+    return f"{value:.2f}"
+
+
+def _whole(value: float, run: RunFigures) -> str:
+    return f"{value:.0f}"
+
+
+_LEAST = {figure: factor for _, figure, factor in RATIO_TARGETS}
+_P50, _P99, _BYTES = LIMIT_TARGETS
+
+
+def _at_least(figure: str) -> Callable[[float], bool]:
+    return lambda value: value >= _LEAST[figure]
+
+
+def _within(target: tuple[str, tuple[str, ...], float]) -> Callable[[float], bool]:
+    _, path, limit = target
+    return lambda value: within_limit(path, value, limit)
+
+
 RATIOS = (  # (figure, key of each run): streamq's over BullMQ's
     ("process_best", "rate"), ("process_best", "steady_rate"), ("enqueue", "rate"),
     ("bulk", "rate"))
 TARGETS = (
-    Target(f"processing from worker start ≥ 3{TIMES}", _times, lambda v: v >= 3.0),
+    Target(f"processing from worker start ≥ {_LEAST['process_best']:g}{TIMES}", _times,
+           _at_least("process_best")),
     Target("processing, steady state", _times, None),
-    Target(f"enqueue, one at a time ≥ 1.5{TIMES}", _times, lambda v: v >= 1.5),
-    Target(f"bulk ≥ 5{TIMES}", _times, lambda v: v >= 5.0),
-    Target("latency p50 < 0.5 ms (the machine's floor)",
-           lambda v, run: f"{v:.2f} ({fmt(run.floor_p50_ms, 2)})", lambda v: v < 0.5),
-    Target("latency p99 < 1.5 ms", lambda v, run: f"{v:.2f}", lambda v: v < 1.5),
-    Target("bytes per waiting job ≤ 160", lambda v, run: f"{v:.0f}", lambda v: v <= 160),
+    Target(f"enqueue, one at a time ≥ {_LEAST['enqueue']:g}{TIMES}", _times,
+           _at_least("enqueue")),
+    Target(f"bulk ≥ {_LEAST['bulk']:g}{TIMES}", _times, _at_least("bulk")),
+    Target(f"{_P50[0]} (the machine's floor)",
+           lambda v, run: f"{v:.2f} ({fmt(run.floor_p50_ms, 2)})", _within(_P50)),
+    Target(_P99[0], _two_places, _within(_P99)),
+    Target(_BYTES[0], _whole, _within(_BYTES)),
     Target("worker CPU µs/job, steady, ≈ 35 (BullMQ's)",
            lambda v, run: f"{v:.0f} ({fmt(run.bullmq_cpu_us)})", lambda v: v <= 35),
 )
@@ -67,8 +102,7 @@ def _ratio(sq: Peer, base: Peer, figure: str, key: str, interleaved: bool) -> fl
                                      value_at(base, figure, "runs"), key)
         if ratios:
             return median(ratios)
-    value, ref = value_at(sq, figure, key), value_at(base, figure, key)
-    return value / ref if value and ref else None
+    return ratio_of_medians(sq, base, figure, key)
 
 
 def run_figures(result: dict[str, Any]) -> RunFigures | None:
@@ -82,8 +116,7 @@ def run_figures(result: dict[str, Any]) -> RunFigures | None:
     floors = result.get("relay_floor") or []
     return RunFigures(
         tag=result["meta"]["tag"],
-        values=(*ratios, value_at(sq, "latency", "p50_ms"), value_at(sq, "latency", "p99_ms"),
-                value_at(sq, "memory", "bytes_per_job"),
+        values=(*ratios, *(value_at(sq, *path) for _, path, _ in LIMIT_TARGETS),
                 value_at(sq, "process_best", "worker_steady_cpu_us_per_job")),
         floor_p50_ms=median(f["p50_ms"] for f in floors),
         bullmq_cpu_us=value_at(base, "process_best", "worker_steady_cpu_us_per_job"))

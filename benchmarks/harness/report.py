@@ -13,6 +13,13 @@ DASH = "\N{EN DASH}"
 TIMES = "\N{MULTIPLICATION SIGN}"
 MAIN_FIGURES = ("enqueue", "bulk", "process_best", "latency", "memory")
 """What the main table and the targets show: a run without any of them has neither."""
+RATIO_TARGETS = (("processing", "process_best", 3.0), ("enqueue", "enqueue", 1.5),
+                 ("bulk enqueue", "bulk", 5.0))
+"""The issue's targets as ratios to BullMQ (Node): what, the figure, the least ratio."""
+LIMIT_TARGETS = (("latency p50 < 0.5 ms", ("latency", "p50_ms"), 0.5),
+                 ("latency p99 < 1.5 ms", ("latency", "p99_ms"), 1.5),
+                 ("≤ 160 bytes per waiting job", ("memory", "bytes_per_job"), 160.0))
+"""The issue's bounds on streamq's own figures: the label, the figure's path, the bound."""
 
 
 def fmt(x: float | None, digits: int = 0) -> str:
@@ -32,6 +39,18 @@ def _ratio(value: float | None, base: float | None, *, inverse: bool = False) ->
     if not value or not base:
         return ""
     return f" ({(base / value if inverse else value / base):.2f}{TIMES})"
+
+
+def within_limit(path: tuple[str, ...], value: float, limit: float) -> bool:
+    """Whether ``value``, the figure at ``path``, keeps its bound from LIMIT_TARGETS: bytes
+    at most the bound, times under it."""
+    return value <= limit if path[-1] == "bytes_per_job" else value < limit
+
+
+def ratio_of_medians(sq: Peer, base: Peer, figure: str, key: str = "rate") -> float | None:
+    """streamq's median ``key`` of ``figure`` over BullMQ's; None if either is missing."""
+    value, ref = value_at(sq, figure, key), value_at(base, figure, key)
+    return value / ref if value and ref else None
 
 
 def _yardstick(peers: list[Peer]) -> Peer:
@@ -81,19 +100,14 @@ def targets(peers: list[Peer], floors: list[dict[str, Any]] | None = None) -> li
     if not sq or not any(sq.get(figure) for figure in MAIN_FIGURES):
         return []
     rows = []
-    ratio_targets = (("processing", "process_best", 3.0), ("enqueue", "enqueue", 1.5),
-                     ("bulk enqueue", "bulk", 5.0))
-    for what, figure, factor in ratio_targets:
+    for what, figure, factor in RATIO_TARGETS:
         label = f"{what} ≥ {factor:g}{TIMES} BullMQ (Node)"
-        value, ref = value_at(sq, figure, "rate"), value_at(base, figure, "rate")
-        ratio = value / ref if value and ref else None
+        ratio = ratio_of_medians(sq, base, figure)
         rows.append((label, DASH if ratio is None else f"{ratio:.2f}{TIMES}",
                      None if ratio is None else ratio >= factor, _per_round(sq, base, figure)))
-    for label, path, limit in (("latency p50 < 0.5 ms", ("latency", "p50_ms"), 0.5),
-                               ("latency p99 < 1.5 ms", ("latency", "p99_ms"), 1.5),
-                               ("≤ 160 bytes per waiting job", ("memory", "bytes_per_job"), 160)):
+    for label, path, limit in LIMIT_TARGETS:
         value = value_at(sq, *path)
-        ok = None if value is None else (value <= limit if "bytes" in label else value < limit)
+        ok = None if value is None else within_limit(path, value, limit)
         rows.append((label, fmt(value, 2 if "ms" in label else 0), ok, ""))
         if path == ("latency", "p99_ms") and floors:
             rows.append(("the machine's latency floor p50 / p99 (no library, same gap)",
