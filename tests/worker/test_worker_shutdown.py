@@ -269,10 +269,10 @@ async def test_stop_returns_when_a_redis_call_loses_the_cancellation(
     import streamq.worker.upkeep as upkeep_module
 
     real_fire_due = upkeep_module.fire_due
-    inside, lost = asyncio.Event(), []
+    armed, inside, lost = asyncio.Event(), asyncio.Event(), []
 
     async def fire_due_losing_a_cancellation(*args: Any) -> float:
-        if lost or not stopping:
+        if lost or not armed.is_set():
             return await real_fire_due(*args)
         inside.set()
         try:
@@ -281,12 +281,11 @@ async def test_stop_returns_when_a_redis_call_loses_the_cancellation(
             lost.append(True)  # and go on as if the call had just returned
         return 1.0
 
-    stopping: list[bool] = []
     monkeypatch.setattr(upkeep_module, "fire_due", fire_due_losing_a_cancellation)
     worker = app.worker()
     task = asyncio.create_task(worker.run())
     await asyncio.sleep(0.1)
-    stopping.append(True)
+    armed.set()
     await asyncio.wait_for(inside.wait(), 5)
     await asyncio.wait_for(worker.stop(grace=1), 5)
     assert lost == [True]
