@@ -24,7 +24,6 @@ from harness.report import (
     fmt,
     ratio_of_medians,
     value_at,
-    within_limit,
     within_round_ratios,
 )
 from harness.stats import median
@@ -54,14 +53,6 @@ def _times(value: float, run: RunFigures) -> str:
     return f"{value:.2f}{TIMES}"
 
 
-def _two_places(value: float, run: RunFigures) -> str:
-    return f"{value:.2f}"
-
-
-def _whole(value: float, run: RunFigures) -> str:
-    return f"{value:.0f}"
-
-
 _LEAST = {figure: factor for _, figure, factor in RATIO_TARGETS}
 _P50, _P99, _BYTES = LIMIT_TARGETS
 
@@ -70,9 +61,8 @@ def _at_least(figure: str) -> Callable[[float], bool]:
     return lambda value: value >= _LEAST[figure]
 
 
-def _within(target: tuple[str, tuple[str, ...], float]) -> Callable[[float], bool]:
-    _, path, limit = target
-    return lambda value: within_limit(path, value, limit)
+def _places(digits: int) -> Callable[[float, RunFigures], str]:
+    return lambda value, run: f"{value:.{digits}f}"
 
 
 RATIOS = (  # (figure, key of each run): streamq's over BullMQ's
@@ -85,10 +75,10 @@ TARGETS = (
     Target(f"enqueue, one at a time ≥ {_LEAST['enqueue']:g}{TIMES}", _times,
            _at_least("enqueue")),
     Target(f"bulk ≥ {_LEAST['bulk']:g}{TIMES}", _times, _at_least("bulk")),
-    Target(f"{_P50[0]} (the machine's floor)",
-           lambda v, run: f"{v:.2f} ({fmt(run.floor_p50_ms, 2)})", _within(_P50)),
-    Target(_P99[0], _two_places, _within(_P99)),
-    Target(_BYTES[0], _whole, _within(_BYTES)),
+    Target(f"{_P50.label} (the machine's floor)",
+           lambda v, run: f"{v:.{_P50.digits}f} ({fmt(run.floor_p50_ms, 2)})", _P50.kept),
+    Target(_P99.label, _places(_P99.digits), _P99.kept),
+    Target(_BYTES.label, _places(_BYTES.digits), _BYTES.kept),
     Target("worker CPU µs/job, steady, ≈ 35 (BullMQ's)",
            lambda v, run: f"{v:.0f} ({fmt(run.bullmq_cpu_us)})", lambda v: v <= 35),
 )
@@ -116,7 +106,7 @@ def run_figures(result: dict[str, Any]) -> RunFigures | None:
     floors = result.get("relay_floor") or []
     return RunFigures(
         tag=result["meta"]["tag"],
-        values=(*ratios, *(value_at(sq, *path) for _, path, _ in LIMIT_TARGETS),
+        values=(*ratios, *(value_at(sq, *limit.path) for limit in LIMIT_TARGETS),
                 value_at(sq, "process_best", "worker_steady_cpu_us_per_job")),
         floor_p50_ms=median(f["p50_ms"] for f in floors),
         bullmq_cpu_us=value_at(base, "process_best", "worker_steady_cpu_us_per_job"))

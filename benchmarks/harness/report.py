@@ -3,7 +3,7 @@ issue's targets for streamq, and streamq's own scaling figures."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from harness.stats import median
 
@@ -16,10 +16,28 @@ MAIN_FIGURES = ("enqueue", "bulk", "process_best", "latency", "memory")
 RATIO_TARGETS = (("processing", "process_best", 3.0), ("enqueue", "enqueue", 1.5),
                  ("bulk enqueue", "bulk", 5.0))
 """The issue's targets as ratios to BullMQ (Node): what, the figure, the least ratio."""
-LIMIT_TARGETS = (("latency p50 < 0.5 ms", ("latency", "p50_ms"), 0.5),
-                 ("latency p99 < 1.5 ms", ("latency", "p99_ms"), 1.5),
-                 ("≤ 160 bytes per waiting job", ("memory", "bytes_per_job"), 160.0))
-"""The issue's bounds on streamq's own figures: the label, the figure's path, the bound."""
+
+
+class Limit(NamedTuple):
+    """One of the issue's bounds on a figure of streamq's own."""
+
+    label: str
+    path: tuple[str, ...]
+    bound: float
+    inclusive: bool
+    """At most the bound (bytes), rather than under it (times)."""
+    digits: int
+    """Decimal places the figure is shown with."""
+
+    def kept(self, value: float) -> bool:
+        """Whether ``value`` keeps the bound."""
+        return value <= self.bound if self.inclusive else value < self.bound
+
+
+LIMIT_TARGETS = (Limit("latency p50 < 0.5 ms", ("latency", "p50_ms"), 0.5, False, 2),
+                 Limit("latency p99 < 1.5 ms", ("latency", "p99_ms"), 1.5, False, 2),
+                 Limit("≤ 160 bytes per waiting job", ("memory", "bytes_per_job"), 160.0,
+                       True, 0))
 
 
 def fmt(x: float | None, digits: int = 0) -> str:
@@ -39,12 +57,6 @@ def _ratio(value: float | None, base: float | None, *, inverse: bool = False) ->
     if not value or not base:
         return ""
     return f" ({(base / value if inverse else value / base):.2f}{TIMES})"
-
-
-def within_limit(path: tuple[str, ...], value: float, limit: float) -> bool:
-    """Whether ``value``, the figure at ``path``, keeps its bound from LIMIT_TARGETS: bytes
-    at most the bound, times under it."""
-    return value <= limit if path[-1] == "bytes_per_job" else value < limit
 
 
 def ratio_of_medians(sq: Peer, base: Peer, figure: str, key: str = "rate") -> float | None:
@@ -105,11 +117,11 @@ def targets(peers: list[Peer], floors: list[dict[str, Any]] | None = None) -> li
         ratio = ratio_of_medians(sq, base, figure)
         rows.append((label, DASH if ratio is None else f"{ratio:.2f}{TIMES}",
                      None if ratio is None else ratio >= factor, _per_round(sq, base, figure)))
-    for label, path, limit in LIMIT_TARGETS:
-        value = value_at(sq, *path)
-        ok = None if value is None else within_limit(path, value, limit)
-        rows.append((label, fmt(value, 2 if "ms" in label else 0), ok, ""))
-        if path == ("latency", "p99_ms") and floors:
+    for limit in LIMIT_TARGETS:
+        value = value_at(sq, *limit.path)
+        ok = None if value is None else limit.kept(value)
+        rows.append((limit.label, fmt(value, limit.digits), ok, ""))
+        if limit.path == ("latency", "p99_ms") and floors:
             rows.append(("the machine's latency floor p50 / p99 (no library, same gap)",
                          f"{fmt(_floor(floors, 'p50_ms'), 2)} / "
                          f"{fmt(_floor(floors, 'p99_ms'), 2)}", None, ""))
