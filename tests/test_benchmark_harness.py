@@ -259,3 +259,67 @@ def test_history_of_the_committed_runs_loads() -> None:
 
     machines = load_history(Path(__file__).resolve().parent.parent / "benchmarks" / "results")
     assert machines and all(runs for _, runs in machines)
+
+
+async def test_enqueue_floor_sends_the_enqueue_streamq_sends_with_none_of_its_python() -> None:
+    """The ceiling's enqueue floor (harness/ceiling.py) must send what ``Queue.enqueue`` sends,
+    so that Redis does the same work: each command adds one real job, which streamq reads
+    back, and runs the commands a real enqueue runs (a private server: the ceiling connects
+    bare, with no password and to database 0)."""
+    from harness.ceiling import WARM_UP, _enqueue_floor
+    from harness.redisinfo import RedisProbe
+
+    import streamq
+    from tests.servers import redis_server
+
+    def commands_per_enqueue(client: Any) -> dict[str, float]:
+        """Each command's calls per EVALSHA, to a tenth: the floor's own set-up (the
+        scripts loaded, the tier prepared, a few commands once) rounds away."""
+        stats = client.info("commandstats")
+        calls = stats.pop("cmdstat_evalsha")["calls"]
+        per_call = {name: round(s["calls"] / calls, 1) for name, s in stats.items()}
+        return {name: n for name, n in per_call.items() if n}
+
+    with redis_server() as server:
+        probe = RedisProbe(server.port)
+        app = streamq.App(server.url, tiers=[streamq.Tier("script-floor")])
+        queue = app.queue("script-floor")
+        try:
+            await queue.enqueue("noop", {"i": -1})
+            probe.client.config_resetstat()
+            for i in range(200):
+                await queue.enqueue("noop", {"i": i})
+            through_streamq = commands_per_enqueue(probe.client)
+            probe.flush()
+            probe.client.config_resetstat()
+            assert await _enqueue_floor(probe, WARM_UP + 5) > 0
+            assert commands_per_enqueue(probe.client) == through_streamq
+            assert (await queue.counts())["waiting"] == WARM_UP + 5
+            [job] = await queue.jobs("waiting", limit=1)
+            assert job.name == "noop"
+            assert job.data == {"i": 0}
+            assert job.attempts == queue.settings.attempts
+        finally:
+            await app.aclose()
+            probe.close()
+
+
+def test_report_sets_the_enqueue_floor_beside_the_enqueue_target(tmp_path: Path) -> None:
+    from harness.report import ENQUEUE_FLOOR_KEY
+
+    ceiling = [{"label": "PING", "runs": [14_000.0], "rps": 14_000.0},
+               {"label": "script", "key": ENQUEUE_FLOOR_KEY, "runs": [11_000.0],
+                "rps": 11_000.0}]
+    peers = [{"name": "streamq", "errors": [], "enqueue": {"runs": [{"rate": 9_000.0}],
+                                                           "rate": 9_000.0}},
+             {"name": "bullmq-node", "errors": [], "enqueue": {"runs": [{"rate": 8_800.0}],
+                                                               "rate": 8_800.0}}]
+    text = _report(tmp_path, peers, ceiling=ceiling)
+    lines = text.splitlines()
+    at = lines.index("| enqueue ≥ 1.5\N{MULTIPLICATION SIGN} BullMQ (Node) | "
+                     "1.02\N{MULTIPLICATION SIGN} | no |")
+    assert lines[at + 1] == ("| the floor under enqueue: streamq's script alone, packed "
+                             "beforehand (no library Python) | 1.25\N{MULTIPLICATION SIGN} "
+                             "| \N{EN DASH} |")
+    assert "| script | 11,000 |" in text
+    assert "the floor under enqueue" not in _report(tmp_path, peers)

@@ -13,6 +13,8 @@ DASH = "\N{EN DASH}"
 TIMES = "\N{MULTIPLICATION SIGN}"
 MAIN_FIGURES = ("enqueue", "bulk", "process_best", "latency", "memory")
 """What the main table and the targets show: a run without any of them has neither."""
+ENQUEUE_FLOOR_KEY = "enqueue_script"
+"""The key of the ceiling's row that measures the floor under streamq's enqueue."""
 RATIO_TARGETS = (("processing", "process_best", 3.0), ("enqueue", "enqueue", 1.5),
                  ("bulk enqueue", "bulk", 5.0))
 """The issue's targets as ratios to BullMQ (Node): what, the figure, the least ratio."""
@@ -104,9 +106,11 @@ def main_table(peers: list[Peer]) -> list[str]:
     return [*lines, ""]
 
 
-def targets(peers: list[Peer], floors: list[dict[str, Any]] | None = None) -> list[str]:
-    """The issue's targets for streamq, each as measured in this run; beside the latency
-    targets, the machine's latency floor when it was measured."""
+def targets(peers: list[Peer], floors: list[dict[str, Any]] | None = None,
+            ceiling: list[dict[str, Any]] | None = None) -> list[str]:
+    """The issue's targets for streamq, each as measured in this run; beside the enqueue
+    target, its floor (streamq's script with none of its Python, from the ceiling scenario),
+    and beside the latency targets, the machine's latency floor, when they were measured."""
     sq = next((p for p in peers if p["name"] == "streamq"), None)
     base = _yardstick(peers)
     if not sq or not any(sq.get(figure) for figure in MAIN_FIGURES):
@@ -117,6 +121,10 @@ def targets(peers: list[Peer], floors: list[dict[str, Any]] | None = None) -> li
         ratio = ratio_of_medians(sq, base, figure)
         rows.append((label, DASH if ratio is None else f"{ratio:.2f}{TIMES}",
                      None if ratio is None else ratio >= factor, _per_round(sq, base, figure)))
+        floor = _script_floor(ceiling, base) if figure == "enqueue" else None
+        if floor is not None:
+            rows.append(("the floor under enqueue: streamq's script alone, packed beforehand "
+                         "(no library Python)", f"{floor:.2f}{TIMES}", None, ""))
     for limit in LIMIT_TARGETS:
         value = value_at(sq, *limit.path)
         ok = None if value is None else limit.kept(value)
@@ -284,6 +292,13 @@ def _enqueue_background(cases: dict[str, dict[str, Any]], rounds: int) -> list[s
     return [*lines, ""]
 
 
+def _script_floor(ceiling: list[dict[str, Any]] | None, base: Peer) -> float | None:
+    """The enqueue script's calls per second (harness/ceiling.py) over BullMQ's enqueue."""
+    row = next((c for c in ceiling or () if c.get("key") == ENQUEUE_FLOOR_KEY), {})
+    ref = value_at(base, "enqueue", "rate")
+    return row["rps"] / ref if row.get("rps") and ref else None
+
+
 def _floor(floors: list[dict[str, Any]], key: str) -> float | None:
     """The median over the rounds of one figure of the latency floor."""
     return median(f[key] for f in floors)
@@ -309,7 +324,8 @@ def relay_floor_table(result: dict[str, Any]) -> list[str]:
 
 
 def ceiling_table(result: dict[str, Any]) -> list[str]:
-    """redis-benchmark on the bench server; PING from Python on asyncio and uvloop."""
+    """redis-benchmark on the bench server; PING from Python on asyncio and uvloop; streamq's
+    enqueue script from Python."""
     if not result.get("ceiling"):
         return []
     lines = ["## What this Redis does alone (redis-benchmark), and one Python process with it",
@@ -347,7 +363,7 @@ def write_markdown(result: dict[str, Any], path: str) -> None:
             f"{o['lat_n']} jobs {o['lat_gap_ms']:g} ms apart to an idle worker; memory: "
             f"{o['mem_n']:,} waiting jobs. Ratios in brackets: to BullMQ (Node), same run.", "",
             f"Command: `{m['command']}`", ""]
-    body = (main_table(peers) + targets(peers, result.get("relay_floor"))
+    body = (main_table(peers) + targets(peers, result.get("relay_floor"), result.get("ceiling"))
             + by_concurrency(peers) + ops_table(peers) + streamq_only(peers)
             + relay_floor_table(result) + ceiling_table(result) + versions(peers))
     with open(path, "w") as f:

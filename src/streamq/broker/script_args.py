@@ -42,7 +42,18 @@ def enqueue_resent(args: list[Any]) -> list[Any]:
     return [*args[:4], "1", *args[5:]]
 
 
-def enqueue_args(
+def enqueue_call(
+    keys: QueueKeys, jobs: Sequence[NewJob], now_ms: int, max_waiting: int, look_up: bool
+) -> tuple[list[str], list[Any]]:
+    """enqueue.lua's KEYS and ARGV for adding ``jobs``; ``look_up``: the first id streamq
+    made is looked up (a call that may be a resend)."""
+    runs, ids_and_data, job_keys = _enqueue_runs(keys.job_prefix, jobs, now_ms)
+    return ([keys.delayed, *keys.ready, keys.index, keys.meta, *job_keys],
+            [now_ms, max_waiting, GROUP, len(runs) // 8, "1" if look_up else "0", *runs,
+             *ids_and_data])
+
+
+def _enqueue_runs(
     job_prefix: str, jobs: Sequence[NewJob], now_ms: int
 ) -> tuple[list[Any], list[str], list[str]]:
     """enqueue.lua's runs (8 values each), per-job ids and data, and job hash keys.

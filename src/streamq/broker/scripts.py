@@ -23,7 +23,7 @@ from streamq.broker.connection import Connection, raise_translated, translate_er
 from streamq.broker.keys import GROUP, QueueKeys
 from streamq.broker.records import ClaimedJob, Delivered, Finished, NewJob
 from streamq.broker.schedules import ScheduleScripts
-from streamq.broker.script_args import claim_args, claim_keys, enqueue_args, enqueue_resent
+from streamq.broker.script_args import claim_args, claim_keys, enqueue_call, enqueue_resent
 
 if TYPE_CHECKING:
     from streamq.config import RateLimit
@@ -181,12 +181,9 @@ class Scripts(ScheduleScripts):
         made (they are new); redis-py's clients (cluster, embedded) may resend a command by
         themselves, so each of their calls looks the first one up, as does a call sent again
         after a broken connection, or ``resent`` (the jobs of an earlier call)."""
-        runs, ids_and_data, job_keys = enqueue_args(keys.job_prefix, jobs, now_ms)
-        look_up = "1" if resent or self._multiplexer is None else "0"
-        reply = await self._run(
-            "enqueue", [keys.delayed, *keys.ready, keys.index, keys.meta, *job_keys],
-            [now_ms, max_waiting, GROUP, len(runs) // 8, look_up, *runs, *ids_and_data],
-            resend=enqueue_resent)
+        script_keys, args = enqueue_call(keys, jobs, now_ms, max_waiting,
+                                         resent or self._multiplexer is None)
+        reply = await self._run("enqueue", script_keys, args, resend=enqueue_resent)
         if reply[0] == QUEUE_FULL:
             raise errors.QueueFull(keys.tier, int(reply[1]), int(reply[2]))
         self._wake(keys)
