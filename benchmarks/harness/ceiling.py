@@ -7,7 +7,6 @@ its work in Redis, with none of its Python)."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
 import subprocess
 import time
@@ -21,10 +20,8 @@ import streamq
 from harness.redisinfo import RedisProbe
 from harness.report import ENQUEUE_FLOOR_KEY
 from harness.stats import median
-from streamq import codec
-from streamq.broker.records import NewJob
 from streamq.broker.script_args import enqueue_call
-from streamq.broker.scripts import _source
+from streamq.broker.scripts import script_sha
 from streamq.job_ids import new_job_ids
 
 COMMANDS: list[tuple[str, list[str]]] = [
@@ -100,12 +97,11 @@ async def _enqueue_floor(probe: RedisProbe, n: int) -> float:
         await queue.counts()  # loads the scripts and prepares the tier
     finally:
         await app.aclose()
-    sha = hashlib.sha1(_source("enqueue").encode()).hexdigest()
+    sha = script_sha("enqueue")
     now_ms = app.now_ms()
     commands = []
     for i, job_id in enumerate(new_job_ids(n)):
-        job = NewJob(job_id, "noop", codec.encode({"i": i}), 0, 0, queue.settings.attempts,
-                     "", "", True)
+        job = queue._prepare("noop", {"i": i}, now_ms, job_id)  # the job Queue.enqueue makes
         keys, args = enqueue_call(queue.keys, [job], now_ms, queue.settings.max_waiting,
                                   look_up=False)
         commands.append(hiredis.pack_command(("EVALSHA", sha, len(keys), *keys, *args)))

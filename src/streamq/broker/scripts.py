@@ -80,9 +80,14 @@ def _read(path: str) -> str:
 
 
 @cache
+def script_sha(name: str) -> str:
+    """The SHA1 of script ``name``'s text, by which EVALSHA calls it."""
+    return hashlib.sha1(_source(name).encode()).hexdigest()
+
+
+@cache
 def _by_sha() -> dict[str, tuple[str, list[str]]]:
-    return {hashlib.sha1(src.encode()).hexdigest(): (name, src.splitlines())
-            for name in SCRIPT_NAMES for src in (_source(name),)}
+    return {script_sha(name): (name, _source(name).splitlines()) for name in SCRIPT_NAMES}
 
 
 def script_line(sha: str, line: int) -> tuple[str, str] | None:
@@ -99,9 +104,7 @@ class Scripts(ScheduleScripts):
         self._client = connection.client
         self._multiplexer = connection.multiplexer
         self._sources = {name: _source(name) for name in SCRIPT_NAMES}
-        self._shas = {
-            name: hashlib.sha1(src.encode()).hexdigest() for name, src in self._sources.items()
-        }
+        self._shas = {name: script_sha(name) for name in SCRIPT_NAMES}
 
     async def load(self) -> None:
         """Load every script (one round trip; on a cluster, one per script, on every master)."""
