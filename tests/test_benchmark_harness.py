@@ -272,12 +272,12 @@ async def test_enqueue_floor_sends_the_enqueue_streamq_sends_with_none_of_its_py
     import streamq
     from tests.servers import redis_server
 
-    def commands_per_enqueue(client: Any) -> dict[str, float]:
+    def commands_per_enqueue(probe: RedisProbe) -> dict[str, float]:
         """Each command's calls per EVALSHA, to a tenth: the floor's own set-up (the
         scripts loaded, the tier prepared, a few commands once) rounds away."""
-        stats = client.info("commandstats")
-        calls = stats.pop("cmdstat_evalsha")["calls"]
-        per_call = {name: round(s["calls"] / calls, 1) for name, s in stats.items()}
+        calls = probe.command_calls()
+        evalshas = calls.pop("evalsha")
+        per_call = {name: round(n / evalshas, 1) for name, n in calls.items()}
         return {name: n for name, n in per_call.items() if n}
 
     with redis_server() as server:
@@ -286,14 +286,14 @@ async def test_enqueue_floor_sends_the_enqueue_streamq_sends_with_none_of_its_py
         queue = app.queue("script-floor")
         try:
             await queue.enqueue("noop", {"i": -1})
-            probe.client.config_resetstat()
+            probe.reset_stats()
             for i in range(200):
                 await queue.enqueue("noop", {"i": i})
-            through_streamq = commands_per_enqueue(probe.client)
+            through_streamq = commands_per_enqueue(probe)
             probe.flush()
-            probe.client.config_resetstat()
+            probe.reset_stats()
             assert await _enqueue_floor(probe, WARM_UP + 5) > 0
-            assert commands_per_enqueue(probe.client) == through_streamq
+            assert commands_per_enqueue(probe) == through_streamq
             assert (await queue.counts())["waiting"] == WARM_UP + 5
             [job] = await queue.jobs("waiting", limit=1)
             assert job.name == "noop"
