@@ -145,6 +145,30 @@ async def test_keep_trims_the_oldest(app: App) -> None:
     assert await logs(ctx, "new") == ["x"]
 
 
+async def test_a_batch_trims_several_of_the_oldest_at_once(app: App) -> None:
+    """A batch that takes the set several jobs past keep_completed deletes that many of the
+    oldest in one call, the batch's own jobs (finished at the same time) included in score
+    order, and keeps the newest."""
+    ctx = await open_ctx(app)
+    for i, job_id in enumerate(("old1", "old2")):
+        job = await start(ctx, new_job(job_id))
+        await ctx.scripts.log(ctx.keys, job_id, "x", 100)
+        assert await ctx.scripts.complete(ctx.keys, "w1", NOW + i, 3, [finished(job)]) == [True]
+    await enqueue(ctx, new_job("a"), new_job("b"), new_job("c"), new_job("d"))
+    done = [finished(job) for job in await claim(ctx, "w1")]
+    assert await ctx.scripts.complete(ctx.keys, "w1", NOW + 10, 3, done) == [True] * 4
+    kept = await zmembers(ctx, ctx.keys.completed)
+    assert len(kept) == 3 and not {"old1", "old2"} & set(kept)
+    for job_id in ("old1", "old2"):
+        assert not await exists(ctx, ctx.keys.job(job_id))
+        assert not await exists(ctx, ctx.keys.logs(job_id))
+    batch = {"a", "b", "c", "d"}
+    [trimmed] = batch - set(kept)
+    assert not await exists(ctx, ctx.keys.job(trimmed))
+    for job_id in kept:
+        assert (await job_hash(ctx, job_id))["state"] == "completed"
+
+
 async def test_vanished_job_is_not_recreated(app: App) -> None:
     """If the job hash vanished while running, completion reports lease lost and writes no
     partial hash (a phantom completed job with no name or data)."""
