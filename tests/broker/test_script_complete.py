@@ -146,9 +146,9 @@ async def test_keep_trims_the_oldest(app: App) -> None:
 
 
 async def test_a_batch_trims_several_of_the_oldest_at_once(app: App) -> None:
-    """A batch that takes the set several jobs past keep_completed deletes that many of the
-    oldest in one call, the batch's own jobs (finished at the same time) included in score
-    order, and keeps the newest."""
+    """A batch that takes the set three jobs past keep_completed deletes the three oldest in
+    one call: the two that finished before it, and one of its own (all four finished at
+    the same time)."""
     ctx = await open_ctx(app)
     for i, job_id in enumerate(("old1", "old2")):
         job = await start(ctx, new_job(job_id))
