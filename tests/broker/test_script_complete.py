@@ -106,6 +106,37 @@ async def test_old_owner_cannot_complete_after_reclaim(app: App) -> None:
     assert await ctx.scripts.complete(ctx.keys, "w2", NOW, KEEP, [finished(new)]) == [True]
 
 
+async def test_a_stale_run_cannot_complete_its_rerun_on_the_same_worker(app: App) -> None:
+    """Reclaimed and claimed again by the same worker, the job runs from a new entry: the
+    first run's completion (old entry) is refused, the second run's goes through."""
+    ctx = await open_ctx(app)
+    old = await start(ctx, new_job("a"), consumer="w1")
+    await asyncio.sleep(0.03)
+    reclaimed = await ctx.scripts.reclaim(ctx.keys, "reclaimer", NOW, 5, 100, KEEP,
+                                          ("0-0",) * 10)
+    assert reclaimed.requeued == 1
+    [new] = await claim(ctx, "w1")
+    assert await ctx.scripts.complete(ctx.keys, "w1", NOW, KEEP, [finished(old, "1")]) == [
+        False,
+    ]
+    fields = await job_hash(ctx, "a")
+    assert (fields["state"], fields["entry"], fields["attempt"]) == ("active", new.entry, "2")
+    assert await ctx.scripts.complete(ctx.keys, "w1", NOW, KEEP, [finished(new, "2")]) == [True]
+    assert (await job_hash(ctx, "a"))["result"] == "2"
+
+
+async def test_the_same_job_twice_in_a_batch_completes_once(app: App) -> None:
+    """A batch naming one run twice completes it once, with the first result, in one event."""
+    ctx = await open_ctx(app)
+    job = await start(ctx, new_job("a"))
+    reply = await ctx.scripts.complete(
+        ctx.keys, "w1", NOW, KEEP, [finished(job, "1"), finished(job, "2")])
+    assert reply == [True, False]
+    assert (await job_hash(ctx, "a"))["result"] == "1"
+    assert await zmembers(ctx, ctx.keys.completed) == ["a"]
+    assert {"ev": "completed", "ids": '["a"]'} in await events(ctx)
+
+
 async def test_completing_twice_is_refused(app: App) -> None:
     """A second completion of the same entry reports lease lost and keeps the first result."""
     ctx = await open_ctx(app)
