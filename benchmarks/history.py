@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/history.py [--results benchmarks/results]
 
-Reads results/machines.json (the machines, newest first, each with the runs of its
-session's final code) and those runs' JSON; prints a markdown table with a row per run
+Reads results/machines.json (the machines, newest first, each with its session's full and
+interleaved runs) and those runs' JSON; prints a markdown table with a row per run
 and a last row counting the runs that met each target. Ratios are to BullMQ (Node) in the
 same run: within each round's median for interleaved runs, else the ratio of the medians.
 A new machine's runs go at the top of machines.json.
