@@ -6,9 +6,11 @@ import asyncio
 import json
 
 from streamq import App
+from streamq.broker.records import ClaimedJob
 from tests.broker.helpers import (
     KEEP,
     NOW,
+    Ctx,
     claim,
     deliver,
     enqueue,
@@ -90,14 +92,21 @@ async def test_mixed_batch_completes_only_owned_jobs(app: App) -> None:
     assert await pending(ctx, 0) == [(theirs.entry, "w2")]
 
 
-async def test_old_owner_cannot_complete_after_reclaim(app: App) -> None:
-    """Once reclaimed and claimed by w2, w1's completion is refused and w2's job is intact."""
-    ctx = await open_ctx(app)
-    old = await start(ctx, new_job("a"), consumer="w1")
+async def start_then_reclaim(ctx: Ctx, consumer: str) -> ClaimedJob:
+    """Start job "a" on ``consumer`` and reclaim it once its lease has passed: the run
+    returned is stale, and the job waits in a new entry."""
+    run = await start(ctx, new_job("a"), consumer=consumer)
     await asyncio.sleep(0.03)
     reclaimed = await ctx.scripts.reclaim(ctx.keys, "reclaimer", NOW, 5, 100, KEEP,
                                           ("0-0",) * 10)
     assert reclaimed.requeued == 1
+    return run
+
+
+async def test_old_owner_cannot_complete_after_reclaim(app: App) -> None:
+    """Once reclaimed and claimed by w2, w1's completion is refused and w2's job is intact."""
+    ctx = await open_ctx(app)
+    old = await start_then_reclaim(ctx, "w1")
     [new] = await claim(ctx, "w2")
     assert await ctx.scripts.complete(ctx.keys, "w1", NOW, KEEP, [finished(old)]) == [False]
     fields = await job_hash(ctx, "a")
@@ -110,11 +119,7 @@ async def test_a_stale_run_cannot_complete_its_rerun_on_the_same_worker(app: App
     """Reclaimed and claimed again by the same worker, the job runs from a new entry: the
     first run's completion (old entry) is refused, the second run's goes through."""
     ctx = await open_ctx(app)
-    old = await start(ctx, new_job("a"), consumer="w1")
-    await asyncio.sleep(0.03)
-    reclaimed = await ctx.scripts.reclaim(ctx.keys, "reclaimer", NOW, 5, 100, KEEP,
-                                          ("0-0",) * 10)
-    assert reclaimed.requeued == 1
+    old = await start_then_reclaim(ctx, "w1")
     [new] = await claim(ctx, "w1")
     assert await ctx.scripts.complete(ctx.keys, "w1", NOW, KEEP, [finished(old, "1")]) == [
         False,
