@@ -7,6 +7,7 @@ it) instead of sleeping. Stream entry ids and idle times still come from Redis's
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +81,17 @@ async def start(
     claimed = await claim(ctx, consumer, count=1, now_ms=now_ms)
     assert [c.id for c in claimed] == [job.id]
     return claimed[0]
+
+
+async def start_then_reclaim(ctx: Ctx, consumer: str = "w1") -> ClaimedJob:
+    """Start job "a" as ``consumer`` and reclaim it once its lease (5 ms) has passed: the
+    run returned is stale, and the job waits in a new entry for its next attempt."""
+    run = await start(ctx, new_job("a"), consumer=consumer)
+    await asyncio.sleep(0.03)
+    reclaimed = await ctx.scripts.reclaim(ctx.keys, "reclaimer", NOW, 5, 100, KEEP,
+                                          ("0-0",) * 10)
+    assert reclaimed.requeued == 1
+    return run
 
 
 def finished(job: ClaimedJob, result: str = '"ok"') -> Finished:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from streamq import App
-from streamq.broker.records import ClaimedJob
 from tests.broker.helpers import (
     KEEP,
     NOW,
-    Ctx,
     claim,
     deliver,
     enqueue,
@@ -25,6 +22,7 @@ from tests.broker.helpers import (
     pending,
     pending_total,
     start,
+    start_then_reclaim,
     stream,
     stream_total,
     zmembers,
@@ -90,17 +88,6 @@ async def test_mixed_batch_completes_only_owned_jobs(app: App) -> None:
     assert reply == [True, False]
     assert (await job_hash(ctx, "theirs"))["state"] == "active"
     assert await pending(ctx, 0) == [(theirs.entry, "w2")]
-
-
-async def start_then_reclaim(ctx: Ctx, consumer: str) -> ClaimedJob:
-    """Start job "a" on ``consumer`` and reclaim it once its lease has passed: the run
-    returned is stale, and the job waits in a new entry."""
-    run = await start(ctx, new_job("a"), consumer=consumer)
-    await asyncio.sleep(0.03)
-    reclaimed = await ctx.scripts.reclaim(ctx.keys, "reclaimer", NOW, 5, 100, KEEP,
-                                          ("0-0",) * 10)
-    assert reclaimed.requeued == 1
-    return run
 
 
 async def test_old_owner_cannot_complete_after_reclaim(app: App) -> None:

@@ -17,6 +17,7 @@ from tests.broker.helpers import (
     open_ctx,
     pending,
     start,
+    start_then_reclaim,
 )
 
 
@@ -64,10 +65,7 @@ async def test_mixed_batch(app: App) -> None:
 async def test_old_owner_cannot_renew_after_reclaim(app: App) -> None:
     """After reclaim and a new claim by w2, w1's renewal is refused and w2 keeps the job."""
     ctx = await open_ctx(app)
-    old = await start(ctx, new_job("a"), consumer="w1")
-    await asyncio.sleep(0.03)
-    assert (await ctx.scripts.reclaim(ctx.keys, "reclaimer", NOW, 5, 100, KEEP,
-                                      ("0-0",) * 10)).requeued == 1
+    old = await start_then_reclaim(ctx, "w1")
     assert await ctx.scripts.extend(ctx.keys, "w1", [(0, old.entry)]) == [False]
     [new] = await claim(ctx, "w2")
     assert await ctx.scripts.extend(ctx.keys, "w1", [(0, old.entry), (0, new.entry)]) == [

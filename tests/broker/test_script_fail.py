@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from streamq import App
 from tests.broker.helpers import (
     KEEP,
@@ -12,6 +10,7 @@ from tests.broker.helpers import (
     enqueue,
     events,
     exists,
+    finished,
     forget_job,
     job_hash,
     new_job,
@@ -19,6 +18,7 @@ from tests.broker.helpers import (
     pending,
     pending_total,
     start,
+    start_then_reclaim,
     stream_total,
     zmembers,
     zscore,
@@ -96,9 +96,7 @@ async def test_other_consumer_gets_lease_lost(app: App) -> None:
 async def test_old_owner_cannot_fail_after_reclaim(app: App) -> None:
     """After reclaim and a new claim by w2, w1's failure is refused."""
     ctx = await open_ctx(app)
-    old = await start(ctx, new_job("a"), consumer="w1")
-    await asyncio.sleep(0.03)
-    await ctx.scripts.reclaim(ctx.keys, "reclaimer", NOW, 5, 100, KEEP, ("0-0",) * 10)
+    old = await start_then_reclaim(ctx, "w1")
     [new] = await claim(ctx, "w2")
     assert await ctx.scripts.fail(ctx.keys, "w1", old, NOW, error="e", traceback="",
                                   retry_delay_ms=None, keep=KEEP) == "lease_lost"
@@ -106,6 +104,32 @@ async def test_old_owner_cannot_fail_after_reclaim(app: App) -> None:
     assert (fields["state"], fields["worker"]) == ("active", "w2")
     assert "error" not in fields
     assert await pending(ctx, 0) == [(new.entry, "w2")]
+
+
+async def test_a_stale_run_cannot_fail_its_rerun_on_the_same_worker(app: App) -> None:
+    """Reclaimed and claimed again by the same worker, the job runs from a new entry: the
+    first run's failure (old entry) is refused and the second run goes on."""
+    ctx = await open_ctx(app)
+    old = await start_then_reclaim(ctx, "w1")
+    [new] = await claim(ctx, "w1")
+    assert await ctx.scripts.fail(ctx.keys, "w1", old, NOW, error="e", traceback="",
+                                  retry_delay_ms=None, keep=KEEP) == "lease_lost"
+    fields = await job_hash(ctx, "a")
+    assert (fields["state"], fields["entry"], fields["attempt"]) == ("active", new.entry, "2")
+    assert "error" not in fields
+
+
+async def test_a_completed_run_cannot_fail(app: App) -> None:
+    """A run that completed (its hash keeps the entry id and the worker) cannot fail after
+    it, as a timeout firing late would: the job stays completed."""
+    ctx = await open_ctx(app)
+    job = await start(ctx, new_job("a"))
+    assert await ctx.scripts.complete(ctx.keys, "w1", NOW, KEEP, [finished(job)]) == [True]
+    assert await ctx.scripts.fail(ctx.keys, "w1", job, NOW, error="e", traceback="",
+                                  retry_delay_ms=100, keep=KEEP) == "lease_lost"
+    fields = await job_hash(ctx, "a")
+    assert fields["state"] == "completed" and "error" not in fields
+    assert await zmembers(ctx, ctx.keys.delayed) == []
 
 
 async def test_deleted_job_is_lease_lost_and_not_recreated(app: App) -> None:

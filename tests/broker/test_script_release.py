@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from streamq import App
 from tests.broker.helpers import (
     KEEP,
     NOW,
     claim,
     exists,
+    finished,
     forget_job,
     job_hash,
     new_job,
@@ -17,6 +16,7 @@ from tests.broker.helpers import (
     pending,
     pending_total,
     start,
+    start_then_reclaim,
     stream,
 )
 
@@ -61,14 +61,35 @@ async def test_other_consumer_gets_lease_lost(app: App) -> None:
 async def test_old_owner_cannot_release_after_reclaim(app: App) -> None:
     """After reclaim and a new claim by w2, w1 cannot hand w2's job back."""
     ctx = await open_ctx(app)
-    old = await start(ctx, new_job("a"), consumer="w1")
-    await asyncio.sleep(0.03)
-    await ctx.scripts.reclaim(ctx.keys, "reclaimer", NOW, 5, 100, KEEP, ("0-0",) * 10)
+    old = await start_then_reclaim(ctx, "w1")
     [new] = await claim(ctx, "w2")
     assert await ctx.scripts.release(ctx.keys, "w1", [("a", 0, old.entry)]) == [False]
     fields = await job_hash(ctx, "a")
     assert (fields["state"], fields["worker"], fields["attempt"]) == ("active", "w2", "2")
     assert await pending(ctx, 0) == [(new.entry, "w2")]
+
+
+async def test_a_stale_run_cannot_release_its_rerun_on_the_same_worker(app: App) -> None:
+    """Reclaimed and claimed again by the same worker, the job runs from a new entry:
+    handing back the first run (old entry) is refused and the second run stays."""
+    ctx = await open_ctx(app)
+    old = await start_then_reclaim(ctx, "w1")
+    [new] = await claim(ctx, "w1")
+    assert await ctx.scripts.release(ctx.keys, "w1", [("a", 0, old.entry)]) == [False]
+    fields = await job_hash(ctx, "a")
+    assert (fields["state"], fields["entry"], fields["attempt"]) == ("active", new.entry, "2")
+    assert await pending(ctx, 0) == [(new.entry, "w1")]
+
+
+async def test_a_completed_run_is_not_handed_back(app: App) -> None:
+    """A run that completed (its hash keeps the entry id and the worker) is not handed back
+    by a stop that raced it: the job stays completed, with no new entry."""
+    ctx = await open_ctx(app)
+    job = await start(ctx, new_job("a"))
+    assert await ctx.scripts.complete(ctx.keys, "w1", NOW, KEEP, [finished(job)]) == [True]
+    assert await ctx.scripts.release(ctx.keys, "w1", [("a", 0, job.entry)]) == [False]
+    assert (await job_hash(ctx, "a"))["state"] == "completed"
+    assert await stream(ctx, 0) == []
 
 
 async def test_deleted_job_is_not_recreated(app: App) -> None:

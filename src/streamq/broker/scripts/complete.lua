@@ -13,16 +13,13 @@ ARGV[8]        n, the number of jobs
 ARGV[9 + 4k..] per job: id, priority, entry id, result (JSON)
 Returns        {0, s1, ..., sn}: si = 1 completed, 0 LEASE_LOST (another worker reclaimed
                the job, or it was removed): nothing changed for that job
-XACK does not check who owns an entry, so ownership is checked first, on the job's own
-record: its hash must still say it is active, in this entry, started by this consumer.
-Every change of an entry's owner in the pending list (reclaim) gives the job a new entry in
-the same script, so the record and the pending list agree; reading the record is one HMGET
-a job, where XPENDING listed every entry the consumer holds (parsed into Lua) for each
-batch. The batch's acks, deletions (lib/release_entries) and retention are a few calls per
+Ownership is checked first, on each job's record (lib/owns_run: one HMGET a job). The
+batch's acks, deletions (lib/release_entries) and retention are a few calls per
 stream (call_batched), not one per job, and the batch is one event: ev = completed, ids =
 JSON array of the job ids. Numbers reach redis.call as the strings they came in
 (redis.call formats a Lua number with printf). ]]
 -- @include call_batched
+-- @include owns_run
 -- @include place
 -- @include release_entries
 -- @include trim_finished
@@ -32,12 +29,13 @@ local job_prefix, logs_prefix = ARGV[5], ARGV[6]
 local events_cap = ARGV[7]
 local n = tonumber(ARGV[8])
 
--- Which jobs complete: reads only. Then the acks, which do not grow memory: on a full Redis
--- (maxmemory, noeviction) a script whose first write is one of them is let through, so
--- workers keep draining; the writes after it then run to the end, never half-applied.
 -- per priority (keyed by its text: tonumber costs a strtod a job): its entries to release,
 -- and the entries seen (streams share entry ids)
 local by_prio = {}
+
+-- Which jobs complete: reads only. Then the acks, which do not grow memory: on a full Redis
+-- (maxmemory, noeviction) a script whose first write is one of them is let through, so
+-- workers keep draining; the writes after it then run to the end, never half-applied.
 local reply, finishing = {0}, {}
 for k = 0, n - 1 do
   local b = 9 + 4 * k
@@ -47,9 +45,8 @@ for k = 0, n - 1 do
     batch = {done = {}, seen = {}}
     by_prio[prio] = batch
   end
-  local job = redis.call('HMGET', job_prefix .. id, 'state', 'entry', 'worker')
   -- the same entry twice in one batch completes once
-  if job[1] == 'active' and job[2] == entry and job[3] == consumer and not batch.seen[entry] then
+  if owns_run(job_prefix .. id, entry, consumer) and not batch.seen[entry] then
     batch.seen[entry] = true
     batch.done[#batch.done + 1] = entry
     finishing[#finishing + 1] = b

@@ -1,4 +1,5 @@
---[[ fail: end one attempt that raised, timed out or asked to retry; checks ownership first.
+--[[ fail: end one attempt that raised, timed out or asked to retry; checks ownership first
+(lib/owns_run).
 
 KEYS[1]        delayed sorted set (score = due time, ms)
 KEYS[2]        failed sorted set (score = failure time, ms): the dead-letter queue
@@ -17,13 +18,13 @@ Returns        {0, 1}: DELAYED, retried after the delay (attempts were left)
                {0, 2}: FAILED, now in the dead-letter queue
                {2}: LEASE_LOST, nothing changed ]]
 -- @include call_batched
+-- @include owns_run
 -- @include trim_finished
 local group, consumer, entry = ARGV[1], ARGV[2], ARGV[3]
 local now, delay, keep = tonumber(ARGV[4]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local key = KEYS[5]
 
-local owner = redis.call('XPENDING', KEYS[4], group, entry, entry, 1)
-if not (owner[1] and owner[1][2] == consumer) or redis.call('HGET', key, 'entry') ~= entry then
+if not owns_run(key, entry, consumer) then
   return {2}
 end
 redis.call('XACK', KEYS[4], group, entry)

@@ -6,8 +6,9 @@ ARGV[1]        group name; ARGV[2] consumer name
 ARGV[3]        job key prefix
 ARGV[4]        n, the number of jobs
 ARGV[5 + 3k..] per job: id, priority, entry id
-Returns        {0, s1, ..., sn}: si = 1 handed back, 0 LEASE_LOST (no longer ours, or the
-               entry is not the job's current one) ]]
+Returns        {0, s1, ..., sn}: si = 1 handed back, 0 LEASE_LOST (no longer ours:
+               lib/owns_run) ]]
+-- @include owns_run
 local group, consumer, prefix = ARGV[1], ARGV[2], ARGV[3]
 local n = tonumber(ARGV[4])
 local reply = {0}
@@ -15,8 +16,7 @@ for k = 0, n - 1 do
   local b = 5 + 3 * k
   local id, stream, entry = ARGV[b], KEYS[1 + tonumber(ARGV[b + 1])], ARGV[b + 2]
   local key = prefix .. id
-  local owner = redis.call('XPENDING', stream, group, entry, entry, 1)
-  if owner[1] and owner[1][2] == consumer and redis.call('HGET', key, 'entry') == entry then
+  if owns_run(key, entry, consumer) then
     redis.call('XACK', stream, group, entry)
     redis.call('XDEL', stream, entry)
     local fresh = redis.call('XADD', stream, '*', 'id', id)
