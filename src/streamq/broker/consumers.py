@@ -92,26 +92,38 @@ def _delivered(priority: int, entry: str, fields: dict[str, str], startable: boo
 
 async def retire_consumer(backend: Backend, keys: QueueKeys, consumer: str, now_ms: int) -> None:
     """Remove a stopped worker's consumer from the group, once every job it started is
-    recorded or handed back. Entries still in its pending list were delivered by its last
-    blocking read (the stop cancelled the read as Redis answered it) and never claimed:
+    recorded or handed back. Entries still in its pending list were mostly delivered by its
+    last blocking read (the stop cancelled the read as Redis answered it) and never claimed:
     they go back to the queue first, since deleting a consumer makes its pending entries
-    unreachable."""
+    unreachable. An entry whose job did start (a claim whose reply was lost, so the worker
+    never knew) stays: the consumer is kept on that stream, and reclaim takes the job once
+    its lease runs out."""
     url, client = backend.connection.url, backend.client
     with translate_errors(url):
-        async with client.pipeline(transaction=False) as pipe:
-            for stream in keys.ready:
-                pipe.xpending_range(stream, GROUP, "-", "+", 1000, consumername=consumer)
-            pending: list[Any] = await pipe.execute(raise_on_error=False)
-        left = [(prio, entry["message_id"]) for prio, entries in enumerate(pending)
-                if isinstance(entries, list) for entry in entries]
+        left = await _pending_entries(client, keys, consumer)
         if left:
             await backend.scripts.claim(keys, consumer, now_ms, 0, [
                 (prio, entry, await _job_id(client, keys.ready[prio], entry))
                 for prio, entry in left])
+            left = await _pending_entries(client, keys, consumer)
+        holding = {prio for prio, _ in left}
         async with client.pipeline(transaction=False) as pipe:
-            for stream in keys.ready:
-                pipe.xgroup_delconsumer(stream, GROUP, consumer)
+            for prio, stream in enumerate(keys.ready):
+                if prio not in holding:
+                    pipe.xgroup_delconsumer(stream, GROUP, consumer)
             await pipe.execute(raise_on_error=False)
+
+
+async def _pending_entries(
+    client: aioredis.Redis, keys: QueueKeys, consumer: str
+) -> list[tuple[int, str]]:
+    """(priority, entry id) of each entry in ``consumer``'s pending lists."""
+    async with client.pipeline(transaction=False) as pipe:
+        for stream in keys.ready:
+            pipe.xpending_range(stream, GROUP, "-", "+", 1000, consumername=consumer)
+        pending: list[Any] = await pipe.execute(raise_on_error=False)
+    return [(prio, entry["message_id"]) for prio, entries in enumerate(pending)
+            if isinstance(entries, list) for entry in entries]
 
 
 async def _job_id(client: aioredis.Redis, stream: str, entry: str) -> str:
