@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from streamq import App
 from tests.broker.helpers import (
     KEEP,
@@ -93,30 +95,20 @@ async def test_other_consumer_gets_lease_lost(app: App) -> None:
     assert await zmembers(ctx, ctx.keys.failed) == []
 
 
-async def test_old_owner_cannot_fail_after_reclaim(app: App) -> None:
-    """After reclaim and a new claim by w2, w1's failure is refused."""
+@pytest.mark.parametrize("rerun_by", ["w2", "w1"])
+async def test_a_stale_run_cannot_fail_after_reclaim(app: App, rerun_by: str) -> None:
+    """After reclaim, the job runs again from a new entry, on another worker or on the same
+    one: the first run's failure (old entry) is refused and the new run goes on."""
     ctx = await open_ctx(app)
     old = await start_then_reclaim(ctx, "w1")
-    [new] = await claim(ctx, "w2")
+    [new] = await claim(ctx, rerun_by)
     assert await ctx.scripts.fail(ctx.keys, "w1", old, NOW, error="e", traceback="",
                                   retry_delay_ms=None, keep=KEEP) == "lease_lost"
     fields = await job_hash(ctx, "a")
-    assert (fields["state"], fields["worker"]) == ("active", "w2")
+    assert (fields["state"], fields["entry"], fields["worker"], fields["attempt"]) == (
+        "active", new.entry, rerun_by, "2")
     assert "error" not in fields
-    assert await pending(ctx, 0) == [(new.entry, "w2")]
-
-
-async def test_a_stale_run_cannot_fail_its_rerun_on_the_same_worker(app: App) -> None:
-    """Reclaimed and claimed again by the same worker, the job runs from a new entry: the
-    first run's failure (old entry) is refused and the second run goes on."""
-    ctx = await open_ctx(app)
-    old = await start_then_reclaim(ctx, "w1")
-    [new] = await claim(ctx, "w1")
-    assert await ctx.scripts.fail(ctx.keys, "w1", old, NOW, error="e", traceback="",
-                                  retry_delay_ms=None, keep=KEEP) == "lease_lost"
-    fields = await job_hash(ctx, "a")
-    assert (fields["state"], fields["entry"], fields["attempt"]) == ("active", new.entry, "2")
-    assert "error" not in fields
+    assert await pending(ctx, 0) == [(new.entry, rerun_by)]
 
 
 async def test_a_completed_run_cannot_fail(app: App) -> None:

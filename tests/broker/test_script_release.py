@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from streamq import App
 from tests.broker.helpers import (
     KEEP,
@@ -58,27 +60,18 @@ async def test_other_consumer_gets_lease_lost(app: App) -> None:
     assert await stream(ctx, 0) == [(job.entry, "a")]
 
 
-async def test_old_owner_cannot_release_after_reclaim(app: App) -> None:
-    """After reclaim and a new claim by w2, w1 cannot hand w2's job back."""
+@pytest.mark.parametrize("rerun_by", ["w2", "w1"])
+async def test_a_stale_run_cannot_be_handed_back_after_reclaim(app: App, rerun_by: str) -> None:
+    """After reclaim, the job runs again from a new entry, on another worker or on the same
+    one: handing back the first run (old entry) is refused and the new run stays."""
     ctx = await open_ctx(app)
     old = await start_then_reclaim(ctx, "w1")
-    [new] = await claim(ctx, "w2")
+    [new] = await claim(ctx, rerun_by)
     assert await ctx.scripts.release(ctx.keys, "w1", [("a", 0, old.entry)]) == [False]
     fields = await job_hash(ctx, "a")
-    assert (fields["state"], fields["worker"], fields["attempt"]) == ("active", "w2", "2")
-    assert await pending(ctx, 0) == [(new.entry, "w2")]
-
-
-async def test_a_stale_run_cannot_release_its_rerun_on_the_same_worker(app: App) -> None:
-    """Reclaimed and claimed again by the same worker, the job runs from a new entry:
-    handing back the first run (old entry) is refused and the second run stays."""
-    ctx = await open_ctx(app)
-    old = await start_then_reclaim(ctx, "w1")
-    [new] = await claim(ctx, "w1")
-    assert await ctx.scripts.release(ctx.keys, "w1", [("a", 0, old.entry)]) == [False]
-    fields = await job_hash(ctx, "a")
-    assert (fields["state"], fields["entry"], fields["attempt"]) == ("active", new.entry, "2")
-    assert await pending(ctx, 0) == [(new.entry, "w1")]
+    assert (fields["state"], fields["entry"], fields["worker"], fields["attempt"]) == (
+        "active", new.entry, rerun_by, "2")
+    assert await pending(ctx, 0) == [(new.entry, rerun_by)]
 
 
 async def test_a_completed_run_is_not_handed_back(app: App) -> None:
