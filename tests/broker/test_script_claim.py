@@ -137,6 +137,25 @@ async def test_delivered_beyond_count_are_handed_back(app: App) -> None:
     assert [j.id for j in await claim(ctx, "w2")] == ["b", "c"]
 
 
+async def test_a_resent_claim_reports_the_jobs_it_started_again(app: App) -> None:
+    """A claim run twice with the same delivered entries (its reply was lost and redis-py's
+    cluster client resent it) reports the jobs the first run started again, at the same
+    attempt, their entries still pending: the second run dropped those entries, leaving
+    the jobs ACTIVE with nothing for reclaim to find. A held job and one with a hash."""
+    ctx = await open_ctx(app)
+    await enqueue(ctx, new_job("held"), new_job("hashed", due_ms=NOW + 1000))
+    await ctx.scripts.promote(ctx.keys, "hashed")  # an id-only entry, the job in its hash
+    delivered = await deliver(ctx, "w1")
+    first = await claim(ctx, "w1", count=2, delivered=delivered)
+    assert [(j.id, j.attempt) for j in first] == [("held", 1), ("hashed", 1)]
+    assert await claim(ctx, "w1", count=2, delivered=delivered) == first
+    assert sorted(await pending(ctx, 0)) == sorted((e, "w1") for _, e, _ in delivered)
+    for job in first:
+        fields = await job_hash(ctx, job.id)
+        assert (fields["state"], fields["attempt"], fields["entry"]) == (
+            "active", "1", job.entry)
+
+
 async def test_entry_of_deleted_job_is_dropped(app: App) -> None:
     """An entry whose job hash is gone is acked and deleted; claim moves on without error."""
     ctx = await open_ctx(app)

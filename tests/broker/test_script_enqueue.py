@@ -213,6 +213,28 @@ async def test_a_resent_bulk_call_with_streamq_ids_adds_nothing(app: App) -> Non
     assert [j.id for j in await claim(ctx, count=1000)] == [j.id for j in jobs + more]
 
 
+async def test_a_resent_call_whose_first_job_is_gone_leaves_the_others_alone(
+    app: App,
+) -> None:
+    """A resend finds the call's first job gone when it has finished and been deleted since
+    (retention). The others are then each looked up: the running one is left alone (it was
+    made again beside its hash, in two places, and ran twice), the waiting one too, and only
+    the deleted one is made again (an id that left no trace cannot be told from a new one)."""
+    ctx = await open_ctx(app)
+    jobs = [new_job()._replace(made_id=True) for _ in range(3)]
+    assert await enqueue(ctx, *jobs) == [True] * 3
+    first, running = await claim(ctx, "w1", count=2)
+    assert await ctx.scripts.complete(ctx.keys, "w1", NOW, 0, [finished(first)]) == [True]
+    assert not await exists(ctx, ctx.keys.job(first.id))
+    assert await enqueue(ctx, *jobs, resent=True) == [True, False, False]
+    assert not await ctx.client.hexists(ctx.keys.index, running.id)
+    fields = await job_hash(ctx, running.id)
+    assert (fields["state"], fields["entry"], fields["worker"]) == (
+        "active", running.entry, "w1")
+    assert [job_id for _, job_id in await stream(ctx, 0)] == [
+        running.id, jobs[2].id, first.id]
+
+
 async def test_caller_ids_are_each_looked_up_beside_streamq_ids(app: App) -> None:
     """A caller's job_id is checked on its own even in a batch of streamq ids."""
     ctx = await open_ctx(app)

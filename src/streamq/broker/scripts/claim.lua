@@ -32,9 +32,12 @@ dropped. Delivered entries beyond `count` are handed back, so claims never excee
 A job whose key has no token left goes to DELAYED (attempt unchanged) until its key's next
 free token; later jobs of the same key are spread one token interval apart.
 A job held in its entry alone (lib/inline) gets its hash when it starts or is deferred.
+A claim run again with the same delivered entries (its reply was lost and the client resent
+it) reports the jobs the first run started from them again, with the same attempt.
 XREADGROUP's reply differs inside Lua between Redis and fakeredis; both shapes are read. ]]
 -- @include place
 -- @include inline
+-- @include owns_run
 local group, consumer = ARGV[1], ARGV[2]
 local now, count = tonumber(ARGV[3]), tonumber(ARGV[4])
 local now_text = ARGV[3]  -- for redis.call: a Lua number is formatted with printf there
@@ -159,7 +162,7 @@ local function defer(prio, stream, entry, key, id, b, job)
   deferred = deferred + 1
 end
 
-local reply, started = {0, 0}, 0
+local reply, started, repeated = {0, 0}, 0, 0
 
 local function drop(stream, entry)
   redis.call('XACK', stream, group, entry)
@@ -185,10 +188,24 @@ local function take_key_token(prio, stream, entry, key, id, rk, job)
   return true
 end
 
+-- The job already started from this entry, for this consumer: this claim is being run again
+-- (its reply was lost and the client resent it). The job is reported started as the first
+-- run's reply would have; dropping the entry would leave it ACTIVE with nothing to reclaim.
+local function started_before(prio, entry, key, id)
+  if not owns_run(key, entry, consumer) then return false end
+  local f = redis.call('HMGET', key, 'name', 'data', 'attempt', 'max', 'opts')
+  started_job(id, prio, entry, f[1], f[2], tonumber(f[3]), f[4], f[5])
+  repeated = repeated + 1  -- its token was taken by the first run
+  return true
+end
+
 -- An entry no worker was given before is its job's current one when the index holds the
 -- job: the job's entries are deleted whenever the index moves or forgets it.
 local function activate_inline(prio, stream, entry, key, job)
-  if redis.call('HDEL', index, job.id) == 0 then return drop(stream, entry) end
+  if redis.call('HDEL', index, job.id) == 0 then
+    if started_before(prio, entry, key, job.id) then return end
+    return drop(stream, entry)
+  end
   if not take_key_token(prio, stream, entry, key, job.id, job.rk, job) then return end
   inline_to_hash(key, prio, job,
     'attempt', '1', 'state', 'active', 'entry', entry, 'start', now_text, 'worker', consumer)
@@ -205,7 +222,10 @@ local function activate(prio, stream, entry, id, fields)
     'opts')
   if not cur[1] and not fields then forget_deleted(prio, entry, id) end
   -- a stale entry (job gone, started, or removed and re-enqueued under a new entry) is dropped
-  if cur[1] ~= 'waiting' or cur[2] ~= entry then return drop(stream, entry) end
+  if cur[1] ~= 'waiting' or cur[2] ~= entry then
+    if cur[1] == 'active' and started_before(prio, entry, key, id) then return end
+    return drop(stream, entry)
+  end
   if not take_key_token(prio, stream, entry, key, id, cur[3]) then return end
   local attempt = tonumber(cur[4]) + 1
   redis.call('HSET', key, 'state', 'active', 'start', now_text, 'worker', consumer,
@@ -248,8 +268,8 @@ for p = 0, 9 do
 end
 
 for _, b in pairs(key_buckets) do save_bucket(b) end
-if tier_bucket and started > 0 then
-  tier_bucket.t, tier_bucket.dirty = tier_bucket.t - started * tier_bucket.per, true
+if tier_bucket and started > repeated then
+  tier_bucket.t, tier_bucket.dirty = tier_bucket.t - (started - repeated) * tier_bucket.per, true
   save_bucket(tier_bucket)
 end
 if started == 0 and exhausted then

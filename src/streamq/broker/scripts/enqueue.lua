@@ -22,8 +22,12 @@ Returns        {0, c1, ..., cn}: ci = 1 created, 0 already existed (same id, sti
 A job due now is held in its stream entry alone until it starts (lib/write_job).
 Dedup on the id makes a resent call (redis-py retries a timed-out command) harmless. Ids
 streamq made are 96 random bits and a call is atomic, so only the first of them is looked
-up: if it exists, the call is a resend and all of them exist (the other jobs due now need
-no key at all). A first send cannot be a resend, so it looks up none of them (ARGV[5]).
+up at first: if it exists, the call is a resend and the first send made all of them (the
+other jobs due now need no key at all). If it does not, the call is a first send or a
+resend whose first job has finished and been deleted since, while others may still be
+running: each of the others is looked up too (their keys, not declared, are the first's
+prefix and hash tag and the id). A first send cannot be a resend, so it looks up none of
+them (ARGV[5]).
 A batch is sent as runs so that what its jobs share is sent and read once.
 The index entries of a batch are written with one HSET per 250 jobs.
 All checks run before the first write, so a rejected call leaves nothing behind; the first
@@ -48,6 +52,7 @@ end
 local fresh, seen, delayed_key, adding = {}, {}, {}, 0
 local look_up = ARGV[5] == '1'
 local made_fresh  -- whether the ids streamq made are new (nil: none of them met yet)
+local made_prefix  -- set when each id streamq made is looked up: their hash keys' prefix
 local next_key, j = 14, 0
 for run = 0, runs - 1 do
   local shape = 6 + 8 * run
@@ -59,10 +64,16 @@ for run = 0, runs - 1 do
       key, next_key = KEYS[next_key], next_key + 1
     end
     if made then
+      local id = ARGV[jobs_base + 2 * j]
       if made_fresh == nil then
-        made_fresh = not look_up or not exists(key, ARGV[jobs_base + 2 * j])
+        made_fresh = not look_up or not exists(key, id)
+        if look_up and made_fresh then made_prefix = string.sub(key, 1, #key - #id) end
+        is_new = made_fresh
+      elseif made_prefix then
+        is_new = not exists(key or made_prefix .. id, id)
+      else
+        is_new = made_fresh
       end
-      is_new = made_fresh
     elseif seen[key] then
       is_new = false
     else
