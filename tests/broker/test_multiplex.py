@@ -327,3 +327,53 @@ async def test_closing_while_connecting_leaves_no_connection(client: aioredis.Re
     with pytest.raises(rex.ConnectionError, match="closed"):
         await call
     assert mux._connection is None
+
+
+async def test_a_call_cancelled_while_connecting_leaves_the_others_connecting(
+    client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The call opening the connection is cancelled (its job's timeout, say) while others
+    wait for it: they open it themselves (they got its CancelledError though nobody had
+    cancelled them, and a worker's tier stopped without a word)."""
+    pool: Any = client.connection_pool
+    make_connection = pool.make_connection
+
+    def slow_connection() -> Any:
+        connection = make_connection()
+        connect = connection.connect
+
+        async def slow_connect() -> None:
+            await asyncio.sleep(0.2)
+            await connect()
+
+        connection.connect = slow_connect
+        return connection
+
+    monkeypatch.setattr(pool, "make_connection", slow_connection)
+    mux = Multiplexer(client, reply_timeout=5)
+    opener = asyncio.ensure_future(mux.execute("PING"))
+    await asyncio.sleep(0.05)  # the opener is connecting
+    waiters = [asyncio.ensure_future(mux.execute("ECHO", str(i))) for i in range(3)]
+    await asyncio.sleep(0.05)
+    opener.cancel()
+    assert await asyncio.gather(*waiters) == ["0", "1", "2"]
+    assert opener.cancelled()
+    await mux.aclose()
+
+
+async def test_text_hiredis_cannot_encode_is_sent_as_redis_py_sends_it(
+    mux: Multiplexer, redis_url: str
+) -> None:
+    """A lone surrogate (a byte os.listdir could not decode) goes out as that byte, as
+    redis-py's connections send it (surrogateescape); one that is no escaped byte goes out
+    escaped as text. Packing raised UnicodeEncodeError out of the call."""
+    key = f"test:{uuid.uuid4().hex}"
+    raw = aioredis.Redis.from_url(redis_url)
+    try:
+        await mux.execute("SET", key, "report-\udcff.csv")
+        assert await raw.get(key) == b"report-\xff.csv"
+        await mux.execute("SET", key, "half \ud800 pair")
+        assert await raw.get(key) == b"half \\ud800 pair"
+    finally:
+        await raw.delete(key)
+        await raw.aclose()

@@ -168,3 +168,36 @@ async def test_entries_a_stopping_worker_was_delivered_go_back(
         await job.result(timeout=5)
     assert ran == [job.id]
     assert (await job.info()).attempt == 1
+
+
+async def test_a_stopping_worker_closes_its_blocked_read_before_leaving_the_group(
+    redis_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopping cancels the idle worker's blocking read here, but Redis keeps it blocked
+    until it times out or its connection closes. An entry enqueued meanwhile went to the
+    stopping consumer after its pending list was read, and deleting the consumer dropped
+    it: the job stayed WAITING forever, below the group's last id and in no pending list.
+    The read's connection is closed first now, so the entry stays for the next worker."""
+    from streamq.broker import consumers
+
+    real_pending = consumers._pending_entries
+    jobs: list[Job] = []
+
+    async def enqueue_between(*args: Any) -> Any:
+        left = await real_pending(*args)
+        if not jobs:
+            jobs.append(await redis_app.enqueue("go", 1))
+            await asyncio.sleep(0.1)  # a read still blocked in Redis would take it now
+        return left
+
+    @redis_app.processor("go")
+    async def go(job: Job) -> None: ...
+
+    monkeypatch.setattr(consumers, "_pending_entries", enqueue_between)
+    async with running(redis_app.worker()):
+        await idle(redis_app)
+    monkeypatch.setattr(consumers, "_pending_entries", real_pending)
+    [job] = jobs
+    async with running(redis_app.worker()):
+        await job.result(timeout=5)
+    assert (await job.info()).attempt == 1

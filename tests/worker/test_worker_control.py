@@ -93,6 +93,31 @@ async def test_pause_lets_running_jobs_finish(app: App) -> None:
         assert await second.state() is JobState.WAITING
 
 
+async def test_a_burst_run_ends_on_a_paused_tier(app: App) -> None:
+    """A burst worker returns when its tier is paused: nothing can start, so nothing is
+    left to do (it claimed again and again, forever; run_until_idle hung with it). A job
+    running when the pause came finishes first."""
+    started, gate = asyncio.Event(), asyncio.Event()
+
+    @app.processor("p")
+    async def p(job: Job) -> str:
+        started.set()
+        await gate.wait()
+        return "finished"
+
+    running_job = await app.enqueue("p")
+    burst = asyncio.create_task(app.worker().run(burst=True))
+    await asyncio.wait_for(started.wait(), 3)
+    await app.queue().pause()
+    waiting = await app.enqueue("p")
+    gate.set()
+    await asyncio.wait_for(burst, 5)
+    assert await running_job.result(timeout=1) == "finished"
+    assert await waiting.state() is JobState.WAITING
+    await asyncio.wait_for(app.worker().run(burst=True), 5)
+    assert await waiting.state() is JobState.WAITING
+
+
 # ------------------------------------------------------------------------- remove
 
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from streamq import App, Backoff, Fail, Job, JobFailed, JobState, Retry, Tier
-from tests.helpers import FakeClock, running
+from tests.helpers import FakeClock, running, until
 
 
 @pytest.fixture
@@ -239,6 +239,71 @@ async def test_fail_goes_straight_to_failed(app: App) -> None:
     assert info.error == "bad address"
     assert info.traceback is None
     assert await delayed_score(app, job) is None
+
+
+async def test_a_cancelled_error_the_job_raises_is_a_failed_attempt(app: App) -> None:
+    """A processor that awaits a task something else cancelled raises CancelledError without
+    being cancelled itself: a failed attempt like any error (it escaped the job's task, so
+    the job stayed ACTIVE with its slot taken, and a burst run never ended)."""
+    calls: list[int] = []
+
+    @app.processor("stray", attempts=2)
+    async def stray(job: Job) -> None:
+        calls.append(job.attempt)
+        other = asyncio.create_task(asyncio.sleep(10))
+        other.cancel()
+        await other
+
+    job = await app.enqueue("stray", backoff=Backoff.fixed(0))
+    await asyncio.wait_for(app.worker(concurrency=1).run(burst=True), 5)
+    assert calls == [1, 2]
+    info = await job.info()
+    assert info.state is JobState.FAILED
+    assert info.error is not None and info.error.startswith("CancelledError")
+
+
+async def test_an_error_text_that_is_not_valid_unicode_is_recorded(app: App) -> None:
+    """An error whose text holds a lone surrogate (a file name ``os.listdir`` decoded from
+    bytes that are not UTF-8) is recorded: packing it failed on Redis, and the job stayed
+    ACTIVE."""
+    @app.processor("listing", attempts=1)
+    async def listing(job: Job) -> None:
+        raise FileNotFoundError("no such file: report-\udcff.csv")
+
+    job = await app.enqueue("listing")
+    await asyncio.wait_for(app.worker().run(burst=True), 5)
+    info = await job.info()
+    assert info.state is JobState.FAILED
+    assert info.error is not None and info.error.startswith("FileNotFoundError: no such file")
+
+
+async def test_retry_failed_retries_each_dead_letter_once_while_a_worker_runs(app: App) -> None:
+    """``Queue.retry_failed()`` retries the jobs FAILED when it starts, once each, though a
+    running worker fails them again at once (``streamq retry --all-failed`` looped on
+    ``dead_letters()`` until it came back empty, rerunning them over and over)."""
+    runs: dict[str, int] = {}
+
+    @app.processor("doomed")
+    async def doomed(job: Job) -> None:
+        runs[job.id] = runs.get(job.id, 0) + 1
+        raise Fail("bad address")
+
+    queue = app.queue()
+    jobs = [await queue.enqueue("doomed") for _ in range(50)]
+    await app.worker().run(burst=True)
+    assert runs == {job.id: 1 for job in jobs}
+    async with running(app.worker()):
+        assert await queue.retry_failed() == 50
+        await until(lambda: _all_ran(runs, 2, len(jobs)))
+        await asyncio.sleep(0.2)  # time for a retry too many to show
+    assert runs == {job.id: 2 for job in jobs}
+    assert (await queue.counts())["failed"] == 50
+    assert await queue.retry_failed() == 50
+    assert await queue.retry_failed() == 0  # all waiting now: nothing failed to retry
+
+
+async def _all_ran(runs: dict[str, int], times: int, jobs: int) -> bool:
+    return len(runs) == jobs and all(n >= times for n in runs.values())
 
 
 # ------------------------------------------------------------------------- timeouts

@@ -98,7 +98,7 @@ class Multiplexer:
         # callback would cost every call one more turn of the loop (an epoll_wait).
         loop = asyncio.get_running_loop()
         reply: asyncio.Future[Any] = loop.create_future()
-        self._unsent.append(hiredis.pack_command(args))
+        self._unsent.append(_pack(args))
         self._waiting.append((reply, loop.time()))
         if self._turn_loop is not loop:
             self._turn_loop = loop
@@ -120,15 +120,22 @@ class Multiplexer:
     async def _connect(self) -> None:
         if self._closed:
             raise rex.ConnectionError("the connection was closed (App.aclose())")
-        if self._connecting is not None:  # another caller is connecting: wait for it
-            await asyncio.shield(self._connecting)
-            return
+        while self._connecting is not None:  # another caller is connecting: wait for it
+            try:
+                await asyncio.shield(self._connecting)
+                return
+            except _OpenerCancelled:
+                continue  # that caller was cancelled: open it here, or wait for another
         self._connecting = asyncio.get_running_loop().create_future()
+        connection = None
         try:
             connection = self._pool.make_connection()  # type: ignore[no-untyped-call]
             await connection.connect()
         except BaseException as exc:
-            self._connecting.set_exception(exc)
+            self._close_later(connection)  # a handshake cut short leaves its socket open
+            # A cancellation is this caller's own: the others are told to try again.
+            shared = exc if isinstance(exc, Exception) else _OpenerCancelled()
+            self._connecting.set_exception(shared)
             self._connecting.exception()  # retrieved: waiters re-raise it themselves
             raise
         finally:
@@ -226,6 +233,30 @@ class Multiplexer:
             await _disconnect(connection)
         if self._closing:
             await asyncio.wait(self._closing)
+
+
+class _OpenerCancelled(Exception):
+    """The call opening the connection was cancelled; those waiting for it open it."""
+
+
+def _pack(args: tuple[Any, ...]) -> bytes:
+    """One command in Redis's wire format. Text hiredis cannot encode (lone surrogates, as
+    in a file name ``os.listdir`` decoded) is encoded as redis-py's connections do it
+    (``surrogateescape``), else with the surrogates escaped as ``\\udcxx``."""
+    try:
+        packed: bytes = hiredis.pack_command(args)
+    except UnicodeEncodeError:
+        encoded: tuple[Any, ...] = tuple(
+            _encoded(arg) if isinstance(arg, str) else arg for arg in args)
+        packed = hiredis.pack_command(encoded)
+    return packed
+
+
+def _encoded(text: str) -> bytes:
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace")
 
 
 async def _disconnect(connection: AbstractConnection) -> None:

@@ -54,8 +54,10 @@ async def run_job(
     job: ClaimedJob, processor: Processor | None, queue: Queue, settings: TierSettings,
     hooks: Hooks | None = None,
 ) -> Outcome:
-    """Run ``job`` once and say what should happen to it. Never raises for the job's faults.
-    ``hooks``: the App's, run around the attempt (see ``worker/hooks.py``)."""
+    """Run ``job`` once and say what should happen to it. Never raises but for the worker's
+    own cancellation: what the job, its stored options or a hook raise is an outcome, so a
+    job never stays ACTIVE in a worker that lives on. ``hooks``: the App's, run around the
+    attempt (see ``worker/hooks.py``)."""
     if processor is None:
         return Failed(
             f"unknown job type {job.name!r}: no processor is registered for it in the worker "
@@ -63,20 +65,37 @@ async def run_job(
             "and retry the job", "", None,
         )
     try:
-        options = _options(job)
-        data = processor.load(job.data)
-    except InvalidPayload as exc:  # not JSON (never unpickled): dead-lettered, not retried
-        return Failed(str(exc), "", None)
-    backoff = (Backoff.from_json(options["backoff"]) if "backoff" in options
-               else processor.backoff or settings.backoff)
-    timeout = options.get("timeout") or processor.timeout or settings.timeout_s
-    handle = Job(queue, job.id, job.name, data, job.attempt, job.attempts)
-    soft = hooks.soft_timeout if hooks is not None else []
-    if hooks is None or not hooks.around_job:
-        return await _attempt(processor, handle, job, backoff, timeout, settings, soft)
-    return await around_job(
-        hooks, handle, lambda: _attempt(processor, handle, job, backoff, timeout, settings, soft),
-        lambda error, tb: _retry_later(error, tb, backoff, job, settings))
+        try:
+            options = _options(job)
+            data = processor.load(job.data)
+        except InvalidPayload as exc:  # not JSON (never unpickled): dead-lettered, not retried
+            return Failed(str(exc), "", None)
+        backoff = (Backoff.from_json(options["backoff"]) if "backoff" in options
+                   else processor.backoff or settings.backoff)
+        timeout = options.get("timeout") or processor.timeout or settings.timeout_s
+        handle = Job(queue, job.id, job.name, data, job.attempt, job.attempts)
+        soft = hooks.soft_timeout if hooks is not None else []
+        if hooks is None or not hooks.around_job:
+            return await _attempt(processor, handle, job, backoff, timeout, settings, soft)
+        return await around_job(
+            hooks, handle,
+            lambda: _attempt(processor, handle, job, backoff, timeout, settings, soft),
+            lambda error, tb: _retry_later(error, tb, backoff, job, settings))
+    except asyncio.CancelledError:
+        if _cancelled_by_worker():
+            raise
+        return Failed("worker error: CancelledError raised around the job (a hook?)",
+                      traceback.format_exc(), None)
+    except Exception as exc:
+        return Failed(f"worker error: {type(exc).__name__}: {exc}", traceback.format_exc(),
+                      None)
+
+
+def _cancelled_by_worker() -> bool:
+    """Whether this task was cancelled (its timeout, a lost lease, shutdown), rather than
+    a CancelledError raised inside the job: one it awaited was cancelled by something else."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
 
 
 async def _attempt(
@@ -98,6 +117,11 @@ async def _attempt(
         return Failed(exc.reason, "", None)
     except _TimedOut:
         return _retry_later(f"timed out after {timeout:g} s", "", backoff, job, settings)
+    except asyncio.CancelledError as exc:
+        if _cancelled_by_worker():
+            raise
+        return _retry_later(f"CancelledError: {exc}", traceback.format_exc(), backoff, job,
+                            settings)
     except Exception as exc:
         return _retry_later(f"{type(exc).__name__}: {exc}", traceback.format_exc(), backoff,
                             job, settings)

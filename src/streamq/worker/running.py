@@ -32,6 +32,13 @@ class Running:
             self.task.cancel()
 
 
+def log_task_error(task: asyncio.Task[None]) -> None:
+    """A job task's done callback: log what escaped it (a fault of the worker's, not the
+    job's)."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("worker error while recording a job's outcome", exc_info=exc)
+
+
 Early = dict[tuple[int, str], "Running"]
 """Jobs started before their claim answered, by ``ClaimedJob.entry_key``."""
 

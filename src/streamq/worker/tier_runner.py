@@ -19,7 +19,7 @@ from streamq.broker.records import ClaimedJob, Delivered, Finished
 from streamq.broker.scripts import Claimed, RateLimited
 from streamq.errors import ConnectionError, QueueStateLost
 from streamq.worker.runner import Completed, run_job
-from streamq.worker.running import Early, Running, confirm_early
+from streamq.worker.running import Early, Running, confirm_early, log_task_error
 from streamq.worker.scheduler import fire_due
 from streamq.worker.upkeep import PROMOTE_BATCH, RETRY_PAUSE_S, Upkeep
 
@@ -90,8 +90,7 @@ class TierRunner:
         finally:
             with anyio.CancelScope(shield=True):
                 await self._cancel_leftovers()
-                if self._reader is not None:
-                    await self._reader.aclose()
+                await self._close_reader()
 
     def request_stop(self, grace: float) -> None:
         """Stop claiming; running jobs get ``grace`` seconds, then are handed back."""
@@ -126,8 +125,14 @@ class TierRunner:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
         if not self.active:
+            await self._close_reader()  # a read still blocked in Redis could deliver meanwhile
             with contextlib.suppress(ConnectionError):
                 await retire_consumer(backend, self.keys, self.consumer, self.app.now_ms())
+
+    async def _close_reader(self) -> None:
+        if self._reader is not None:
+            await self._reader.aclose()
+            self._reader = None
 
     async def _hand_back_held(self, backend: Backend) -> None:
         """Jobs claimed ahead that never started go back to the queue at once (their
@@ -218,7 +223,7 @@ class TierRunner:
         self, backend: Backend, claim: Coroutine[None, None, Claimed], burst: bool
     ) -> Claimed:
         try:
-            return await claim
+            claimed = await claim
         except QueueStateLost as exc:
             await self._recreate_queue(backend, exc)
             return []
@@ -228,6 +233,7 @@ class TierRunner:
             log.error("cannot claim jobs; retrying", tier=self.keys.tier, error=str(exc))
             await anyio.sleep(RETRY_PAUSE_S)
             return []
+        return [] if claimed is None and burst else claimed  # paused: a burst run ends
 
     async def _wait_for_token(self, wait_ms: int) -> None:
         """Rate-limited: sleep until the next token (at most RATE_WAIT_MAX_S; stop ends it).
@@ -318,12 +324,7 @@ class TierRunner:
         # third of the worker's CPU per job. run() cancels and awaits leftovers on exit.
         self._running += 1
         running.task = asyncio.get_running_loop().create_task(self._run_one(backend, running))
-        running.task.add_done_callback(self._job_task_done)
-
-    @staticmethod
-    def _job_task_done(task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("worker error while recording a job's outcome", exc_info=exc)
+        running.task.add_done_callback(log_task_error)
 
     async def _cancel_leftovers(self) -> None:
         tasks = [r.task for r in self.active.values() if r.task is not None]
