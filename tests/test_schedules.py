@@ -17,9 +17,11 @@ from streamq import (
     Job,
     JobState,
     ScheduleNotFound,
+    Tier,
     UnknownJobType,
 )
-from streamq.worker.scheduler import fire_due
+from streamq.worker.scheduler import LOOK_EVERY_S, fire_due
+from tests.conftest import MakeApp
 from tests.helpers import FakeClock, running, until
 
 START_MS = 1_700_000_400_000
@@ -31,9 +33,9 @@ def _round_start(clock: FakeClock) -> None:
     clock.now = START_MS / 1000
 
 
-async def fire(app: App, tier: str = "standard") -> None:
-    """One scheduler pass, as a worker's upkeep loop makes it."""
-    await fire_due(app, await app.backend(), app.tiers[tier])
+async def fire(app: App, tier: str = "standard") -> float:
+    """One scheduler pass, as a worker's upkeep loop makes it; seconds until the next."""
+    return await fire_due(app, await app.backend(), app.tiers[tier])
 
 
 async def state(app: App, key: str, tick_ms: int, tier: str = "standard") -> JobState | None:
@@ -239,6 +241,7 @@ class Payload(pydantic.BaseModel):
     ({"every": 0}, ConfigurationError),
     ({"every": -5}, ConfigurationError),
     ({"every": math.nan}, ConfigurationError),
+    ({"every": 10**12}, ConfigurationError),
     ({"every": 5, "tz": "UTC"}, ConfigurationError),
     ({"every": 5, "tier": "nope"}, ConfigurationError),
     ({"every": 5, "data": {1, 2}}, InvalidPayload),
@@ -250,6 +253,7 @@ class Payload(pydantic.BaseModel):
     ({"every": 5, "key": ""}, ConfigurationError),
     ({"every": 5, "data": {"to": 3}, "name": "typed"}, InvalidPayload),
     ({"every": 5, "name": "unregistered", "tier": None}, UnknownJobType),
+    ({"every": 5, "data": {}, "name": "keyed"}, InvalidPayload),
 ])
 async def test_invalid_schedules_write_nothing(
     clock_app: App, options: dict[str, Any], error: type[Exception]
@@ -257,8 +261,59 @@ async def test_invalid_schedules_write_nothing(
     @clock_app.processor("typed", model=Payload)
     async def typed(job: Job) -> None: ...
 
+    @clock_app.processor("keyed", rate_key=lambda data: data["tenant"])
+    async def keyed(job: Job) -> None: ...
+
     options = {"tier": "standard", **options}
     name = options.pop("name", "job")
     with pytest.raises(error):
         await clock_app.schedule(name, **options)
     assert await clock_app.schedules() == []
+
+
+async def test_a_full_tier_holds_its_tick_and_looks_again_later(
+    make_app: MakeApp, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tick the full tier (max_waiting) turns away stays due and is tried once a look, a
+    second apart: fire_due tried it 20 times a pass and asked to be called again at once, so
+    every worker of the tier spun for as long as the tier stayed full."""
+    app = make_app(tiers=[Tier("standard", max_waiting=1)], clock=clock)
+    queue = app.queue()
+    filler = await queue.enqueue("job")
+    await app.schedule("job", every=60, tier="standard")
+    clock.advance(60)
+    backend = await app.backend()
+    fire_schedule, calls = backend.scripts.fire_schedule, []
+
+    async def counted(*args: Any) -> bool:
+        calls.append(args)
+        return await fire_schedule(*args)
+
+    monkeypatch.setattr(backend.scripts, "fire_schedule", counted)
+    assert await fire(app) == LOOK_EVERY_S
+    assert len(calls) == 1
+    assert await sched_jobs(app) == []
+    await queue.remove(filler.id)
+    assert await fire(app) == LOOK_EVERY_S
+    assert await sched_jobs(app) == [f"sched:job:{START_MS + 60_000}"]
+
+
+async def test_an_unreadable_schedule_is_skipped_and_scheduling_again_repairs_it(
+    clock_app: App, clock: FakeClock
+) -> None:
+    """A definition this version cannot read (damaged, or another version's) is skipped by
+    the scheduler without spinning and left out of schedules(); scheduling its key again
+    overwrites it (that raised the same error as reading it)."""
+    await clock_app.schedule("job", every=60, tier="standard")
+    backend = await clock_app.backend()
+    await backend.client.hset(clock_app.queue().keys.schedules, "job", '{"key": "job"}')
+    clock.advance(60)
+    assert await fire(clock_app) == LOOK_EVERY_S
+    assert await sched_jobs(clock_app) == []
+    assert await clock_app.schedules() == []
+
+    await clock_app.schedule("job", every=60, tier="standard")
+    assert [info.key for info in await clock_app.schedules()] == ["job"]
+    clock.advance(60)
+    await fire(clock_app)
+    assert await sched_jobs(clock_app) == [f"sched:job:{START_MS + 120_000}"]

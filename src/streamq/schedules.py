@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import structlog
+
 from streamq import codec
 from streamq.broker import schedules as store
 from streamq.errors import ScheduleNotFound, StreamqError, UnknownJobType
+from streamq.processor import resolve_rate_key
 from streamq.scheduling.schedule import Schedule, ScheduleInfo, build
 from streamq.timeunits import Duration
 
@@ -16,6 +19,8 @@ if TYPE_CHECKING:
     from streamq.app import App
     from streamq.broker.backend import Backend
     from streamq.broker.keys import QueueKeys
+
+log = structlog.get_logger("streamq.schedules")
 
 MAX_TRIES = 20
 """Compare-and-set attempts when other processes update the same schedule at once."""
@@ -43,6 +48,7 @@ async def schedule(
     processor = app.processors.get(name)
     if processor is not None:
         data = processor.validate(data)
+        resolve_rate_key(processor, data, None)  # raises here rather than at every tick
     data_json = codec.encode(data, limit=app.max_payload_bytes)
     definition = build(key=name if key is None else key, name=name, tier=tier_name,
                        cron_expr=cron, every=every, tz=tz, data_json=data_json,
@@ -57,8 +63,8 @@ async def schedule(
             await backend.scripts.unschedule(app.queue(other).keys, definition.key)
     for _ in range(MAX_TRIES):
         current = await store.definition(backend.client, keys, definition.key)
-        same_timing = (current is not None
-                       and Schedule.from_json(current).timing == definition.timing)
+        stored = None if current is None else _readable(current)
+        same_timing = stored is not None and stored.timing == definition.timing
         done = await backend.scripts.schedule(keys, definition.key, definition.to_json(), first,
                                               current, same_timing)
         if done is not None:
@@ -80,8 +86,19 @@ async def _info(backend: Backend, keys: QueueKeys, key: str) -> ScheduleInfo:
 
 async def _tier_infos(backend: Backend, keys: QueueKeys) -> list[ScheduleInfo]:
     rows = await store.listing(backend.client, keys)
-    return [ScheduleInfo.of(Schedule.from_json(text, paused), tick)
-            for text, tick, paused in rows]
+    readable = [(_readable(text, paused), tick) for text, tick, paused in rows]
+    return [ScheduleInfo.of(schedule, tick) for schedule, tick in readable if schedule is not None]
+
+
+def _readable(text: str, paused: bool = False) -> Schedule | None:
+    """A stored definition, or None (logged) if this version cannot read it: scheduling the
+    same key again overwrites it."""
+    try:
+        return Schedule.from_json(text, paused)
+    except (ValueError, KeyError, TypeError) as exc:
+        log.error("cannot read schedule; skipping it (schedule it again to repair)",
+                  definition=text[:200], error=repr(exc))
+        return None
 
 
 async def schedules(app: App, tier: str | None = None) -> list[ScheduleInfo]:

@@ -53,7 +53,7 @@ def test_unknown_tz(name: object) -> None:
 
 
 @pytest.mark.parametrize("every", [0, -1, math.nan, math.inf, 0.0001, "5", True,
-                                   timedelta(0)])
+                                   timedelta(0), 10**11, timedelta(days=10**6)])
 def test_invalid_every(every: object) -> None:
     with pytest.raises(ConfigurationError, match="every"):
         cron.check_every(every)

@@ -102,9 +102,10 @@ async def due_ticks(
     return [(key, int(score), text) for (key, score), text in zip(due, definitions, strict=True)]
 
 
-async def next_tick(client: aioredis.Redis, keys: QueueKeys) -> int | None:
-    """The earliest pending tick of the tier (paused schedules excluded), or None."""
-    first: Any = await client.zrangebyscore(keys.ticks, "-inf", "+inf", start=0, num=1,
+async def next_tick(client: aioredis.Redis, keys: QueueKeys, after_ms: int) -> int | None:
+    """The earliest pending tick of the tier after ``after_ms`` (paused schedules excluded),
+    or None."""
+    first: Any = await client.zrangebyscore(keys.ticks, f"({after_ms}", "+inf", start=0, num=1,
                                             withscores=True)
     return _tick(first[0][1]) if first else None
 

@@ -13,14 +13,14 @@ All times are integer milliseconds since the epoch.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
 from streamq.errors import ConfigurationError
+from streamq.timeunits import Duration, to_seconds
 
 _PROBE = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -55,19 +55,12 @@ def check_tz(name: object) -> ZoneInfo:
         ) from None
 
 
-def check_every(every: object) -> int:
+def check_every(every: Duration) -> int:
     """An interval (seconds or timedelta) as integer ms > 0."""
-    if isinstance(every, timedelta):
-        seconds = every.total_seconds()
-    elif isinstance(every, int | float) and not isinstance(every, bool):
-        seconds = float(every)
-    else:
-        raise ConfigurationError(
-            f"every must be a number of seconds or a timedelta, got {type(every).__name__}"
-        )
-    if math.isnan(seconds) or math.isinf(seconds) or round(seconds * 1000) < 1:
-        raise ConfigurationError(f"every must be a finite number of seconds > 0, got {every!r}")
-    return round(seconds * 1000)
+    every_ms = round(to_seconds(every, "every") * 1000)
+    if every_ms < 1:
+        raise ConfigurationError(f"every must be at least 1 ms, got {every!r}")
+    return every_ms
 
 
 def next_interval_tick(every_ms: int, after_ms: int) -> int:

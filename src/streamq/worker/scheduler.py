@@ -47,13 +47,16 @@ async def fire_due(app: App, backend: Backend, settings: TierSettings) -> float:
             due = await due_ticks(backend.client, keys, now_ms, FIRE_BATCH)
         if not due:
             break
+        moved = False
         for key, tick_ms, text in due:
             if text is not None:
-                await _fire(app, backend, settings, keys, key, tick_ms, text, now_ms)
+                moved |= await _fire(app, backend, settings, keys, key, tick_ms, text, now_ms)
+        if not moved:
+            break  # every due tick is held back (a full queue, a definition it cannot read)
     else:
         return 0.0  # still catching up: come back at once
     with translate_errors(backend.connection.url):
-        upcoming = await next_tick(backend.client, keys)
+        upcoming = await next_tick(backend.client, keys, after_ms=now_ms)
     if upcoming is None:
         return LOOK_EVERY_S
     return min(max((upcoming - app.now_ms()) / 1000, 0.0), LOOK_EVERY_S)
@@ -72,7 +75,8 @@ def _rate_key(processor: Processor | None, schedule: Schedule) -> str:
 async def _fire(
     app: App, backend: Backend, settings: TierSettings, keys: QueueKeys, key: str,
     tick_ms: int, text: str, now_ms: int,
-) -> None:
+) -> bool:
+    """Fire one due tick; returns whether it moved on (False: it stays due, to try again)."""
     from streamq.scheduling.schedule import Schedule, plan  # not imported by idle workers
 
     try:
@@ -81,7 +85,7 @@ async def _fire(
     except (ValueError, KeyError, TypeError) as exc:
         log.error("cannot read schedule; skipping it (schedule it again to repair)",
                   tier=keys.tier, schedule=key, error=repr(exc))
-        return
+        return False
     job = None
     if fire.tick_ms is not None:
         processor = app.processors.get(schedule.name)
@@ -96,9 +100,9 @@ async def _fire(
     except QueueFull as exc:
         log.warning("schedule tick not enqueued: queue full; retrying", tier=keys.tier,
                     schedule=key, error=str(exc))
-        return
+        return False
     if not won:
-        return
+        return True  # another worker fired it, or the schedule changed meanwhile
     if job is None:
         log.warning("missed schedule ticks skipped (misfire='skip')", tier=keys.tier,
                     schedule=key, missed_since_ms=tick_ms, next_ms=fire.next_ms)
@@ -107,3 +111,4 @@ async def _fire(
                     missed_since_ms=tick_ms, ran_tick_ms=fire.tick_ms, job_id=job.id)
     else:
         log.debug("schedule fired", tier=keys.tier, schedule=key, job_id=job.id)
+    return True
