@@ -83,6 +83,32 @@ async def test_admin_commands_work_from_the_url_alone(redis_url: str, ns: str) -
     assert "no job 'nope'" in missing.stderr and "Traceback" not in missing.stderr
 
 
+async def test_namespace_applies_with_app_and_retry_all_failed(redis_url: str, ns: str) -> None:
+    """--namespace wins over --app's own namespace (it was ignored, so every command acted on
+    the App's); retry --all-failed retries each dead letter of the tier once."""
+    apps_own = f"{ns}-app"
+    env = {"STREAMQ_TEST_NAMESPACE": apps_own}
+
+    def ok(*args: str) -> str:
+        done = streamq(*args, "--app", "tests.cli_app:app", url=redis_url, ns=ns, env=env)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return done.stdout
+
+    try:
+        for _ in range(3):
+            ok("enqueue", "--tier", "high", "double", '{"n": "not a number"}', "--attempts", "1")
+        ok("worker", "--tier", "high", "--burst")
+        assert json.loads(ok("retry", "--all-failed", "--tier", "high", "--json")) == {
+            "retried": 3}
+        app, other = App(redis_url, namespace=ns), App(redis_url, namespace=apps_own)
+        assert (await app.queue("high").counts())["waiting"] == 3
+        assert sum((await other.queue("high").counts()).values()) == 0
+        await app.aclose()
+        await other.aclose()
+    finally:
+        await delete_namespace(redis_url, apps_own)
+
+
 @pytest.mark.parametrize(
     ("args", "code", "phrase"),
     [

@@ -77,10 +77,14 @@ class App:
 
         return f"<App {redact(self.url)} tiers={list(self.tiers)}>"
 
-    def using(self, url: str, *, clock: Callable[[], float] | None = None) -> App:
-        """A new App with these tiers, processors and limits, on ``url`` (e.g. ``memory://``)."""
-        copy = App(url, namespace=self.namespace, max_payload_bytes=self.max_payload_bytes,
-                   clock=clock or self._clock)
+    def using(
+        self, url: str, *, clock: Callable[[], float] | None = None,
+        namespace: str | None = None,
+    ) -> App:
+        """A new App with these tiers, processors and limits, on ``url`` (e.g. ``memory://``),
+        in ``namespace`` if given (else this App's)."""
+        copy = App(url, namespace=self.namespace if namespace is None else namespace,
+                   max_payload_bytes=self.max_payload_bytes, clock=clock or self._clock)
         copy.tiers = dict(self.tiers)
         copy.processors = dict(self.processors)
         copy.hooks = self.hooks.copy()

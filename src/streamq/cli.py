@@ -28,14 +28,18 @@ Command = Callable[[argparse.Namespace], Awaitable[int]]
 
 
 def build_app(args: argparse.Namespace) -> App:
-    """The App a command works on: ``--app``'s, or one built from ``--url`` alone."""
+    """The App a command works on: ``--app``'s (on ``--url`` and ``--namespace`` when given),
+    or one built from ``--url`` alone."""
     if args.app:
         from streamq.loading import load_app
 
         app = load_app(args.app)
-        return app.using(args.url) if args.url else app
+        if args.url is None and args.namespace in (None, app.namespace):
+            return app
+        return app.using(args.url or app.url, namespace=args.namespace)
     extra = [Tier(name) for name in getattr(args, "tier", None) or []]
-    return App(args.url, namespace=args.namespace, tiers=extra)
+    namespace = "sq" if args.namespace is None else args.namespace
+    return App(args.url, namespace=namespace, tiers=extra)
 
 
 async def tiers_of(app: App, args: argparse.Namespace) -> list[str]:
@@ -178,12 +182,7 @@ async def cmd_retry(args: argparse.Namespace) -> int:
 
     app = build_app(args)
     if args.all_failed:
-        queue = app.queue(one_tier(args))
-        retried = 0
-        while failed := await queue.dead_letters(limit=1000):
-            for info in failed:
-                await queue.retry(info.id)
-                retried += 1
+        retried = await app.queue(one_tier(args)).retry_failed()
         print(to_json({"retried": retried}) if args.json else f"retried {retried} jobs")
         return EXIT_OK
     if not args.id:
@@ -239,7 +238,8 @@ def build_parser(worker_only: bool = False) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--url", help="Redis URL (default: $STREAMQ_URL, else redis://localhost)")
     common.add_argument("--app", help="your App as module:attribute, e.g. myapp.jobs:app")
-    common.add_argument("--namespace", default="sq", help="key namespace (default: sq)")
+    common.add_argument("--namespace",
+                        help="key namespace (default: --app's, else sq)")
     common.add_argument("--json", action="store_true", help="machine-readable output")
     tier = argparse.ArgumentParser(add_help=False)
     tier.add_argument("--tier", action="append", help="tier name (repeatable)")

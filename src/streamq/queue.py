@@ -13,7 +13,7 @@ from streamq.broker import reads
 from streamq.broker.keys import QueueKeys
 from streamq.broker.records import NewJob
 from streamq.config import PRIORITIES, TierSettings
-from streamq.errors import ConfigurationError, JobFailed, JobNotFound
+from streamq.errors import ConfigurationError, JobFailed, JobNotFound, JobStateError
 from streamq.job import Job, JobInfo, JobState
 from streamq.job_ids import new_job_id, new_job_ids
 from streamq.processor import resolve_rate_key
@@ -232,6 +232,22 @@ class Queue:
     async def retry(self, job_id: str) -> None:
         """Run a FAILED job again, with fresh attempts."""
         await (await self._backend()).scripts.retry(self.keys, job_id)
+
+    async def retry_failed(self) -> int:
+        """Run every job FAILED when the call starts again, once each, with fresh attempts.
+
+        A job that fails again while the call goes on is not retried a second time, and one
+        removed or retried by someone else meanwhile is skipped. Returns how many were retried.
+        """
+        backend = await self._backend()
+        retried = 0
+        for job_id in await reads.failed_ids(backend.client, self.keys):
+            try:
+                await backend.scripts.retry(self.keys, job_id)
+            except (JobNotFound, JobStateError):
+                continue
+            retried += 1
+        return retried
 
     async def clean(self, state: JobState | str, *, older_than: Duration = 0) -> int:
         """Delete completed or failed jobs that finished more than ``older_than`` ago."""

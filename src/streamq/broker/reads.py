@@ -109,6 +109,13 @@ async def job_ids_in(
     return ids
 
 
+async def failed_ids(client: aioredis.Redis, keys: QueueKeys) -> list[str]:
+    """Ids of every FAILED job (the dead-letter set is bounded by ``keep_failed``), oldest
+    first."""
+    ids: Any = await client.zrange(keys.failed, 0, -1)
+    return list(ids)
+
+
 async def _stream_ids(
     client: aioredis.Redis, stream: str, state: str, limit: int
 ) -> list[str]:
