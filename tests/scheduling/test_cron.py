@@ -119,6 +119,17 @@ def test_dst_fall_back_fixed_time_job_runs_once() -> None:
     assert cron.next_cron_tick("30 2 * * *", PARIS, inside) == ms(paris(2026, 10, 26, 2, 30))
 
 
+def test_dst_six_fields_at_a_fixed_time_follow_cronsims_own_rule() -> None:
+    """With seconds first (six fields), cronsim treats a fixed time like a wildcard hour:
+    skipped on the day the clock skips it, run in both copies of a repeated hour. Pinned,
+    as docs/scheduling.md warns: five fields keep Debian cron's rules."""
+    spring = ms(paris(2026, 3, 28, 12))
+    assert cron.next_cron_tick("0 30 2 * * *", PARIS, spring) == ms(paris(2026, 3, 30, 2, 30))
+    autumn = ms(paris(2026, 10, 25, 2, 40, fold=0))  # after the first 02:30 (CEST)
+    assert cron.next_cron_tick("0 30 2 * * *", PARIS, autumn) == ms(
+        paris(2026, 10, 25, 2, 30, fold=1))
+
+
 def test_previous_tick() -> None:
     sched = cron_schedule("0 * * * *")
     t = ms(datetime(2026, 1, 1, 10, 0, tzinfo=UTC))

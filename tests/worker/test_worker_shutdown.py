@@ -221,6 +221,31 @@ async def test_burst_returns_when_nothing_ready_or_running(app: App) -> None:
     assert counts == {"waiting": 0, "active": 0, "delayed": 1, "completed": 5, "failed": 0}
 
 
+async def test_a_burst_run_waits_for_its_running_job_without_claiming_again_and_again(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a job running, slots free and nothing ready, a burst run claims again when the
+    job finishes (or a second later), not back to back: it sent a claim every round trip
+    for as long as the job ran."""
+
+    @app.processor("long")
+    async def long(job: Job) -> None:
+        await asyncio.sleep(0.5)
+
+    scripts = (await app.backend()).scripts
+    real_claim, claims = scripts.claim, []
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        claims.append(time.monotonic())
+        return await real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(scripts, "claim", counted)
+    job = await app.enqueue("long")
+    await asyncio.wait_for(app.worker(concurrency=4).run(burst=True), 5)
+    assert (await job.info()).state is JobState.COMPLETED
+    assert len(claims) <= 6, len(claims)
+
+
 async def test_background_helper_stops_cleanly(app: App) -> None:
     """A worker run in the background completes jobs enqueued while it runs."""
 

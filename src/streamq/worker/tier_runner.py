@@ -21,7 +21,7 @@ from streamq.errors import ConnectionError, QueueStateLost
 from streamq.worker.runner import Completed, run_job
 from streamq.worker.running import Early, Running, confirm_early, log_task_error
 from streamq.worker.scheduler import fire_due
-from streamq.worker.upkeep import PROMOTE_BATCH, RETRY_PAUSE_S, Upkeep
+from streamq.worker.upkeep import PROMOTE_BATCH, RETRY_PAUSE_S, Upkeep, recreate_queue
 
 if TYPE_CHECKING:
     from streamq.app import App
@@ -34,6 +34,8 @@ IDLE_BLOCK_MS = 2000
 """How long an idle worker blocks in Redis per read (it wakes at once when a job arrives)."""
 RATE_WAIT_MAX_S = 1.0
 """Longest wait for a rate limit's next token before asking Redis again."""
+BURST_LOOK_S = 1.0
+"""A burst run with jobs running and none ready claims again when one finishes, or this late."""
 CLAIM_AHEAD_BELOW_S = 0.02
 """A tier whose jobs take less than this on average (in this worker) claims up to
 ``concurrency`` jobs ahead of its free slots, so that Redis runs the next claim while the
@@ -179,7 +181,7 @@ class TierRunner:
                 continue
             if burst:
                 if self.active:
-                    await self._wait_for_slot()
+                    await self._wait_for_slot(finish=True)
                     continue
                 if swept:
                     return
@@ -246,21 +248,18 @@ class TierRunner:
             finally:
                 self._idle_scope = None
 
-    async def _wait_for_slot(self) -> None:
+    async def _wait_for_slot(self, finish: bool = False) -> None:
+        """Until a slot is free; ``finish`` (a burst run that found nothing to claim): until
+        a running job finishes, or BURST_LOOK_S for jobs enqueued meanwhile."""
         self._slot_freed.clear()
-        if self._free_slots() <= 0 and not self._stopping:
+        if finish:
+            with anyio.move_on_after(BURST_LOOK_S):
+                await self._slot_freed.wait()
+        elif self._free_slots() <= 0 and not self._stopping:
             await self._slot_freed.wait()
 
     async def _recreate_queue(self, backend: Backend, lost: QueueStateLost) -> None:
-        """The queue's consumer group vanished (Redis lost its data): say so loudly and
-        recreate it; if Redis is unreachable meanwhile, pause, and the next call tries again."""
-        log.error(str(lost), tier=self.keys.tier)
-        backend.prepared.discard(self.keys.tier)
-        try:
-            await self.app.backend(self.keys)
-        except ConnectionError as exc:
-            log.error("cannot recreate the queue; retrying", tier=self.keys.tier, error=str(exc))
-            await anyio.sleep(RETRY_PAUSE_S)
+        await recreate_queue(self.app, backend, self.keys, lost)
 
     def _free_slots(self) -> int:
         """How many jobs to claim. A job whose processor returned frees its slot before its

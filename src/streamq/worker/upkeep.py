@@ -15,7 +15,9 @@ from streamq.errors import ConnectionError, QueueStateLost
 from streamq.worker.scheduler import fire_due
 
 if TYPE_CHECKING:
+    from streamq.app import App
     from streamq.broker.backend import Backend
+    from streamq.broker.keys import QueueKeys
     from streamq.worker.tier_runner import TierRunner
 
 log = structlog.get_logger("streamq.worker")
@@ -31,6 +33,19 @@ PROMOTE_BATCH = 100
 RECLAIM_BATCH = 100
 RETRY_PAUSE_S = 1.0
 """Pause before trying Redis again after a connection error."""
+
+
+async def recreate_queue(app: App, backend: Backend, keys: QueueKeys, lost: QueueStateLost
+                         ) -> None:
+    """The queue's consumer group vanished (Redis lost its data): say so loudly and recreate
+    it; if Redis is unreachable meanwhile, pause, and the next call tries again."""
+    log.error(str(lost), tier=keys.tier)
+    backend.prepared.discard(keys.tier)
+    try:
+        await app.backend(keys)
+    except ConnectionError as exc:
+        log.error("cannot recreate the queue; retrying", tier=keys.tier, error=str(exc))
+        await anyio.sleep(RETRY_PAUSE_S)
 
 
 class Upkeep:
