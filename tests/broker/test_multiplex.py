@@ -370,10 +370,10 @@ async def test_text_hiredis_cannot_encode_is_sent_as_redis_py_sends_it(
     key = f"test:{uuid.uuid4().hex}"
     raw = aioredis.Redis.from_url(redis_url)
     try:
-        await mux.execute("SET", key, "report-\udcff.csv")
-        assert await raw.get(key) == b"report-\xff.csv"
-        await mux.execute("SET", key, "half \ud800 pair")
-        assert await raw.get(key) == b"half \\ud800 pair"
+        await mux.execute("HSET", key, "f", "report-\udcff.csv")
+        assert await raw.hget(key, "f") == b"report-\xff.csv"
+        await mux.execute("HSET", key, "f", "half \ud800 pair")
+        assert await raw.hget(key, "f") == b"half \\ud800 pair"
     finally:
         await raw.delete(key)
         await raw.aclose()
