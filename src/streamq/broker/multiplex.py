@@ -98,7 +98,10 @@ class Multiplexer:
         # callback would cost every call one more turn of the loop (an epoll_wait).
         loop = asyncio.get_running_loop()
         reply: asyncio.Future[Any] = loop.create_future()
-        self._unsent.append(_pack(args))
+        try:
+            self._unsent.append(hiredis.pack_command(args))
+        except UnicodeEncodeError:
+            self._unsent.append(_pack_escaped(args))
         self._waiting.append((reply, loop.time()))
         if self._turn_loop is not loop:
             self._turn_loop = loop
@@ -239,16 +242,12 @@ class _OpenerCancelled(Exception):
     """The call opening the connection was cancelled; those waiting for it open it."""
 
 
-def _pack(args: tuple[Any, ...]) -> bytes:
-    """One command in Redis's wire format. Text hiredis cannot encode (lone surrogates, as
-    in a file name ``os.listdir`` decoded) is encoded as redis-py's connections do it
-    (``surrogateescape``), else with the surrogates escaped as ``\\udcxx``."""
-    try:
-        packed: bytes = hiredis.pack_command(args)
-    except UnicodeEncodeError:
-        encoded: tuple[Any, ...] = tuple(
-            _encoded(arg) if isinstance(arg, str) else arg for arg in args)
-        packed = hiredis.pack_command(encoded)
+def _pack_escaped(args: tuple[Any, ...]) -> bytes:
+    """A command with text hiredis cannot encode (lone surrogates, as in a file name
+    ``os.listdir`` decoded), encoded as redis-py's connections do it (``surrogateescape``),
+    else with the surrogates escaped as ``\\udcxx``."""
+    encoded: tuple[Any, ...] = tuple(_encoded(arg) if isinstance(arg, str) else arg for arg in args)
+    packed: bytes = hiredis.pack_command(encoded)
     return packed
 
 

@@ -65,11 +65,8 @@ async def run_job(
             "and retry the job", "", None,
         )
     try:
-        try:
-            options = _options(job)
-            data = processor.load(job.data)
-        except InvalidPayload as exc:  # not JSON (never unpickled): dead-lettered, not retried
-            return Failed(str(exc), "", None)
+        options = _options(job)
+        data = processor.load(job.data)
         backoff = (Backoff.from_json(options["backoff"]) if "backoff" in options
                    else processor.backoff or settings.backoff)
         timeout = options.get("timeout") or processor.timeout or settings.timeout_s
@@ -81,6 +78,8 @@ async def run_job(
             hooks, handle,
             lambda: _attempt(processor, handle, job, backoff, timeout, settings, soft),
             lambda error, tb: _retry_later(error, tb, backoff, job, settings))
+    except InvalidPayload as exc:  # not JSON (never unpickled): dead-lettered, not retried
+        return Failed(str(exc), "", None)
     except asyncio.CancelledError:
         if _cancelled_by_worker():
             raise
