@@ -8,6 +8,7 @@ from streamq import App
 from streamq.errors import JobNotFound, JobStateError
 from tests.broker.helpers import (
     NOW,
+    claim,
     enqueue,
     job_hash,
     new_job,
@@ -56,3 +57,17 @@ async def test_wrong_state_raises_job_state_error(app: App, state: str) -> None:
         await ctx.scripts.promote(ctx.keys, "a")
     assert await job_hash(ctx, "a") == before
     assert await stream_total(ctx) == 1
+
+
+async def test_a_resent_promote_does_nothing_more(app: App) -> None:
+    """A promote run twice with one token (a resend) answers success, even once the job has
+    started: the resend used to raise JobStateError. A new call (another token) raises."""
+    ctx = await open_ctx(app)
+    await enqueue(ctx, new_job("a", due_ms=NOW + 60_000))
+    await ctx.scripts.promote(ctx.keys, "a", op="t1")
+    [job] = await claim(ctx)
+    await ctx.scripts.promote(ctx.keys, "a", op="t1")
+    assert (await job_hash(ctx, "a"))["state"] == "active"
+    assert await stream(ctx) == [(job.entry, "a")]
+    with pytest.raises(JobStateError, match="active"):
+        await ctx.scripts.promote(ctx.keys, "a", op="t2")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from streamq import App
+from streamq.broker.scripts import REMOVAL_RECORD_MS
 from streamq.errors import JobNotFound
 from tests.broker.helpers import (
     KEEP,
     NOW,
     Ctx,
     enqueue,
+    events,
     exists,
     finished,
     new_job,
@@ -93,3 +95,20 @@ async def test_unknown_job_raises_job_not_found(app: App) -> None:
     await ctx.scripts.remove(ctx.keys, "a")
     with pytest.raises(JobNotFound):
         await ctx.scripts.remove(ctx.keys, "a")
+
+
+async def test_a_resent_remove_answers_what_the_first_did(app: App) -> None:
+    """A remove run twice with one token (its reply was lost and redis-py's cluster client
+    resent it) answers the state the first run removed the job from, and leaves alone a job
+    enqueued again with the same id since: the resend used to raise JobNotFound, or remove
+    that new job. A new call (another token) removes it; the record of a removal expires."""
+    ctx = await open_ctx(app)
+    await enqueue(ctx, new_job("a", due_ms=NOW + 1000))
+    assert await ctx.scripts.remove(ctx.keys, "a", op="t1") == "delayed"
+    assert await ctx.scripts.remove(ctx.keys, "a", op="t1") == "delayed"
+    await enqueue(ctx, new_job("a"))
+    assert await ctx.scripts.remove(ctx.keys, "a", op="t1") == "delayed"
+    assert [job_id for _, job_id in await stream(ctx)] == ["a"]
+    assert [e["ev"] for e in await events(ctx) if e.get("id") == "a"].count("removed") == 1
+    assert await ctx.scripts.remove(ctx.keys, "a", op="t2") == "waiting"
+    assert 0 < int(await ctx.client.pttl(ctx.keys.removed("a"))) <= REMOVAL_RECORD_MS

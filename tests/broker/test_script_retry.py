@@ -70,3 +70,32 @@ async def test_wrong_state_raises_job_state_error(app: App, state: str) -> None:
     with pytest.raises(JobStateError, match=state):
         await ctx.scripts.retry(ctx.keys, "a")
     assert await job_hash(ctx, "a") == before
+
+
+async def test_a_resent_retry_does_nothing_more(app: App) -> None:
+    """A retry run twice with one token (its reply was lost and redis-py's cluster client
+    resent it) answers success and requeues nothing more, even once the job has run and
+    failed again: the resend used to raise JobStateError, or give the job a second set of
+    fresh attempts. A new call (another token) retries it."""
+    ctx = await open_ctx(app)
+    await dead_letter(ctx, "a")
+    await ctx.scripts.retry(ctx.keys, "a", op="t1")
+    await ctx.scripts.retry(ctx.keys, "a", op="t1")
+    assert len(await stream(ctx)) == 1
+    [job] = await claim(ctx)
+    assert await ctx.scripts.fail(ctx.keys, "w1", job, NOW, error="again", traceback="tb",
+                                  retry_delay_ms=None, keep=KEEP) == "failed"
+    await ctx.scripts.retry(ctx.keys, "a", op="t1")
+    assert (await job_hash(ctx, "a"))["state"] == "failed"
+    await ctx.scripts.retry(ctx.keys, "a", op="t2")
+    assert (await job_hash(ctx, "a"))["state"] == "waiting"
+
+
+async def test_each_queue_retry_is_a_new_call(app: App) -> None:
+    """Queue.retry twice: the second call finds the job waiting (each call's token is its
+    own, whether or not the backend's client may resend)."""
+    ctx = await open_ctx(app)
+    await dead_letter(ctx, "a")
+    await ctx.app.queue().retry("a")
+    with pytest.raises(JobStateError, match="waiting"):
+        await ctx.app.queue().retry("a")

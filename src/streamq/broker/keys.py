@@ -63,6 +63,10 @@ class QueueKeys:
         """The list holding one job's log lines."""
         return self.logs_prefix + job_id
 
+    def removed(self, job_id: str) -> str:
+        """The short-lived record of one job's removal (``remove.lua``)."""
+        return self.base + "removed:" + job_id
+
     def finished(self, state: str) -> str:
         """The retention set for ``"completed"`` or ``"failed"``."""
         return self.completed if state == "completed" else self.failed

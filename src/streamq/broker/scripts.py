@@ -24,6 +24,7 @@ from streamq.broker.keys import GROUP, QueueKeys
 from streamq.broker.records import ClaimedJob, Delivered, Finished, NewJob
 from streamq.broker.schedules import ScheduleScripts
 from streamq.broker.script_args import claim_args, claim_keys, enqueue_call, enqueue_resent
+from streamq.job_ids import new_job_id
 
 if TYPE_CHECKING:
     from streamq.config import RateLimit
@@ -36,6 +37,9 @@ SCRIPT_NAMES = (
 SCHEMA_VERSION = "2"
 EVENTS_CAP = 10_000
 """Approximate length the events stream is trimmed to."""
+REMOVAL_RECORD_MS = 300_000
+"""How long ``remove`` keeps a record of a removal, for a resend of the call to find: longer
+than redis-py's retries of one command can take."""
 
 OK, QUEUE_FULL, LEASE_LOST, JOB_NOT_FOUND, WRONG_STATE, PAUSED = 0, 1, 2, 3, 4, 1
 RATE_LIMITED = 5
@@ -326,31 +330,41 @@ class Scripts(ScheduleScripts):
                 f"see queue.get_job({job_id!r}).state"
             )
 
-    async def promote(self, keys: QueueKeys, job_id: str) -> None:
-        """Run a delayed job now."""
-        reply = await self._run(
-            "promote", (keys.delayed, keys.job(job_id), *keys.ready, keys.index), [job_id])
+    async def promote(self, keys: QueueKeys, job_id: str, *, op: str | None = None) -> None:
+        """Run a delayed job now. ``op``: this call's token (:meth:`_op`)."""
+        reply = await self._run("promote", (keys.delayed, keys.job(job_id), *keys.ready,
+                                            keys.index), [job_id, self._op(op)])
         self._check(keys, job_id, reply, "promote (only a delayed job can be promoted)")
         self._wake(keys)
 
-    async def retry(self, keys: QueueKeys, job_id: str) -> None:
-        """Requeue a failed job with fresh attempts."""
-        reply = await self._run(
-            "retry", (keys.failed, keys.job(job_id), *keys.ready, keys.index), [job_id])
+    async def retry(self, keys: QueueKeys, job_id: str, *, op: str | None = None) -> None:
+        """Requeue a failed job with fresh attempts. ``op``: this call's token (:meth:`_op`)."""
+        reply = await self._run("retry", (keys.failed, keys.job(job_id), *keys.ready,
+                                          keys.index), [job_id, self._op(op)])
         self._check(keys, job_id, reply, "retry (only a failed job can be retried)")
         self._wake(keys)
 
-    async def remove(self, keys: QueueKeys, job_id: str) -> str:
-        """Delete a job in any state; returns the state it was in."""
+    async def remove(self, keys: QueueKeys, job_id: str, *, op: str | None = None) -> str:
+        """Delete a job in any state; returns the state it was in. ``op``: this call's token
+        (:meth:`_op`)."""
         reply = await self._run(
             "remove",
             (keys.delayed, keys.completed, keys.failed, keys.job(job_id), keys.logs(job_id),
-             *keys.ready, keys.events, keys.index),
-            [GROUP, job_id, EVENTS_CAP],
+             *keys.ready, keys.events, keys.index, keys.removed(job_id)),
+            [GROUP, job_id, EVENTS_CAP, self._op(op), REMOVAL_RECORD_MS],
         )
         self._check(keys, job_id, reply, "remove")
         self._wake_waiters(keys)
         return str(reply[1])
+
+    def _op(self, op: str | None) -> str:
+        """The token that lets ``remove``, ``retry`` and ``promote`` tell a resend of a call
+        from a new call: ``op`` if given, else a new one when redis-py's client may resend
+        the command by itself (a cluster client does after a broken connection or a
+        timeout), else "" (the multiplexer never resends)."""
+        if op is not None:
+            return op
+        return new_job_id() if self._multiplexer is None else ""
 
     async def clean(self, keys: QueueKeys, state: str, cutoff_ms: int, limit: int) -> int:
         """Delete up to ``limit`` jobs of ``state`` finished at or before ``cutoff_ms``."""
