@@ -1,7 +1,8 @@
 """`streamq worker --processes N` as real processes on the real Redis: a child killed with -9
 is replaced, recycled children are replaced, SIGTERM stops every child gracefully (running
-jobs finish) and the parent exits 0, a crash-looping child is restarted with back-off, and a
-usage error ends the supervisor with exit code 2."""
+jobs finish) and the parent exits 0, a crash-looping child is restarted with back-off, a
+usage error ends the supervisor with exit code 2, and under --burst a failed child is not
+restarted: the supervisor ends with exit code 1."""
 
 from __future__ import annotations
 
@@ -196,6 +197,26 @@ def test_burst_children_are_not_replaced(start: Callable[..., Parent]) -> None:
     assert parent.process.wait(30) == 0, parent.output()
     assert parent.output().count("worker process finished (burst)") == 2
     assert len(parent.started_pids()) == 2
+
+
+def test_failed_burst_children_end_the_supervisor_with_an_error(
+    start: Callable[..., Parent]
+) -> None:
+    """--burst, Redis unreachable: each child exits 1, is not restarted, and the supervisor
+    exits 1 naming each failed child, instead of restarting them forever."""
+    parent = start("--processes", "2", "--burst", "--url", "redis://127.0.0.1:1/0")
+    try:
+        code = parent.process.wait(10)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"supervisor still running after 10 s:\n{parent.output()}")
+    output = parent.output()
+    assert code == 1, output
+    for slot in (0, 1):
+        assert re.search(rf"worker process failed \(burst\); not restarting .*exit='?exit code 1"
+                         rf".*slot={slot}", output), output
+    assert len(parent.started_pids()) == 2
+    assert "worker process died" not in output
+    assert re.search(r"supervisor stopped\s+exit_code=1", output), output
 
 
 def test_child_command_drops_processes_only() -> None:

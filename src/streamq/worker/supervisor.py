@@ -9,6 +9,8 @@ The parent imports none of your code and holds no connection. It:
   ``CRASH_WINDOW_S`` of starting;
 - gives up (exit 2) when a child reports bad usage (exit 2: bad ``--app``, bad option), since
   a new child would fail the same way;
+- with ``--burst``, starts no child again: it ends once every child has exited, with exit
+  code 0 if all exited 0, else 1 (each failed child is logged with its exit code);
 - on SIGTERM/SIGINT sends SIGTERM to every child (each stops gracefully: no new jobs,
   running jobs get the grace period, the rest are handed back) and exits 0 once all stopped
   cleanly; a second signal is passed on (the children hand their jobs back at once), a third
@@ -53,12 +55,12 @@ class Slot:
     """Deaths in a row, each within CRASH_WINDOW_S of its start."""
     restart_at: float | None = None
     done: bool = False
-    """Exited 0 in burst mode: not replaced."""
+    """Exited in burst mode (0 or not): not replaced."""
 
 
 class Supervisor:
     """Runs ``command`` in ``processes`` child processes until a signal (or, with ``burst``,
-    until every child has exited 0). ``run()`` returns the exit code."""
+    until every child has exited). ``run()`` returns the exit code."""
 
     def __init__(self, command: list[str], processes: int, *, burst: bool = False) -> None:
         self.command = command
@@ -120,6 +122,8 @@ class Supervisor:
                           "restarting: fix the command", slot=slot.index, pid=pid)
                 self.exit_code = EXIT_USAGE
                 self._stop(signal.SIGTERM)
+            elif self.burst:
+                self._burst_failed(slot, pid, code)
             else:
                 self._crashed(slot, pid, code)
 
@@ -131,6 +135,12 @@ class Supervisor:
             return
         log.info("worker process recycled; starting a new one", slot=slot.index, pid=pid)
         self._start(slot)
+
+    def _burst_failed(self, slot: Slot, pid: int, code: int) -> None:
+        slot.done = True
+        self.exit_code = EXIT_FAILED
+        log.error("worker process failed (burst); not restarting", slot=slot.index, pid=pid,
+                  exit=_describe(code))
 
     def _crashed(self, slot: Slot, pid: int, code: int) -> None:
         uptime = time.monotonic() - slot.started
