@@ -151,6 +151,29 @@ async def test_workers_keep_draining_while_full(app: App, server: Server) -> Non
     assert not by_state.get("waiting") and not by_state.get("active")
 
 
+async def test_a_new_worker_starts_and_drains_while_full(app: App, server: Server) -> None:
+    """A worker of a new App (a recycled or restarted process) prepares its queues while
+    Redis is full and drains them, and a new App's reads work: `prepare` wrote the meta
+    hash's fields again, a write Redis refused, so the worker exited with RedisFull and no
+    worker could start until Redis had room."""
+
+    @app.processor("ok")
+    async def ok(job: Job) -> int:
+        return int(job.data)
+
+    await app.queue().enqueue_many([("ok", n) for n in range(5)])
+    set_full(server, True)
+    restarted, reader = (App(server.url, namespace=app.namespace) for _ in range(2))
+    restarted.processor("ok")(ok)
+    try:
+        await asyncio.wait_for(restarted.worker().run(burst=True), 15)
+        assert (await reader.queue().counts())["completed"] == 5
+    finally:
+        await restarted.aclose()
+        await reader.aclose()
+    assert len((await consistent(app))["completed"]) == 5
+
+
 async def test_retry_paths_degrade_cleanly_while_full(app: App, server: Server) -> None:
     """queue.promote and queue.retry start with a memory-growing write: while Redis is full
     each raises RedisFull and leaves the job exactly as it was; once there is room, both

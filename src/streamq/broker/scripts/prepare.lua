@@ -13,12 +13,16 @@ Groups start at id 0, so jobs added while the group was missing are still delive
 A new queue (no meta hash, no group, no job) gets an empty `prios` field (lib/priorities).
 One that had data keeps what it has; one whose meta hash is gone but which holds jobs (a
 producer enqueued after Redis lost its data, before this call) gets none, so the waiting
-count reads all ten streams. ]]
+count reads all ten streams. A queue prepared before, its groups all there, is left
+untouched: a full Redis (maxmemory) refuses any write, and a worker starting then must
+still be able to drain the queue. ]]
+local meta = redis.call('HMGET', KEYS[1], 'created', 'schema')
 local created = 0
 for p = 0, 9 do
   local r = redis.pcall('XGROUP', 'CREATE', KEYS[2 + p], ARGV[1], '0', 'MKSTREAM')
   if type(r) ~= 'table' or not r.err then created = created + 1 end
 end
+if created == 0 and meta[1] and meta[2] == ARGV[2] then return {0, 0, 1} end
 local had_meta = redis.call('HSETNX', KEYS[1], 'created', ARGV[3])
 local new_queue = had_meta == 1 and created == 10 and redis.call('ZCARD', KEYS[12]) == 0
 for p = 0, 9 do  -- a group can be created on a stream a producer wrote to meanwhile
