@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import anyio
 import structlog
 
+from streamq.errors import StreamqError
 from streamq.job_ids import new_job_id
 from streamq.worker.hooks import run_shutdown, run_startup
 from streamq.worker.recycle import Limits, RecycleWatch
@@ -159,7 +160,8 @@ class Worker:
 
 def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The one error inside nested task-group wrappers (so callers see ``ConnectionError``,
-    not a group), or the group itself when several tasks failed."""
+    not a group), the first when every error is streamq's (a lost connection fails every
+    tier's call at once), or the group itself when several tasks failed otherwise."""
     leaves: list[BaseException] = []
     pending: list[BaseException] = [group]
     while pending:
@@ -168,4 +170,6 @@ def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
             pending.extend(error.exceptions)
         else:
             leaves.append(error)
-    return leaves[0] if len(leaves) == 1 else group
+    if len(leaves) == 1 or all(isinstance(error, StreamqError) for error in leaves):
+        return leaves[0]
+    return group
