@@ -83,6 +83,7 @@ end
 
 if #completed > 0 then
   call_batched('ZADD', {KEYS[1]}, completed)
-  trim_finished(KEYS[1], keep, job_prefix, logs_prefix)
+  -- never this batch's own jobs: their results are what Job.result() waiters are told of
+  trim_finished(KEYS[1], math.max(keep, #ids), job_prefix, logs_prefix)
 end
 return reply
