@@ -3,16 +3,20 @@ lib/write_job.lua, lib/inline.lua): every way in and out of that state, on both 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from streamq import App, JobStateError
 from streamq.broker import reads
 from tests.broker.helpers import (
+    KEEP,
     NOW,
     claim,
     deliver,
     enqueue,
     exists,
+    finished,
     job_hash,
     logs,
     new_job,
@@ -171,3 +175,34 @@ async def test_get_job_of_a_held_job_whose_entry_is_gone(app: App) -> None:
     [(entry, _)] = await stream(ctx)
     await ctx.client.xdel(ctx.keys.ready[0], entry)
     assert await job_hash(ctx, "a") == {}
+
+
+async def test_a_job_that_starts_between_the_reads_is_found(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """get_job reads a held job in two round trips (the index, then its entry). A job
+    claimed and completed between them left no entry to read, and get_job answered None for
+    a job that exists: it is read again, from the hash it has now."""
+    ctx = await open_ctx(app)
+    await enqueue(ctx, new_job("a"))
+    real_pipeline = ctx.client.pipeline
+    pipelines = 0
+
+    def pipeline(*args: Any, **kwargs: Any) -> Any:
+        nonlocal pipelines
+        pipelines += 1
+        pipe = real_pipeline(*args, **kwargs)
+        if pipelines == 2:  # the entry's read: the job starts and completes first
+            real_execute = pipe.execute
+
+            async def execute(*e_args: Any, **e_kwargs: Any) -> Any:
+                [job] = await claim(ctx)
+                await ctx.scripts.complete(ctx.keys, "w1", NOW, KEEP, [finished(job)])
+                return await real_execute(*e_args, **e_kwargs)
+
+            pipe.execute = execute
+        return pipe
+
+    monkeypatch.setattr(ctx.client, "pipeline", pipeline)
+    info = await app.queue().get_job("a")
+    assert info is not None and info.state.value == "completed"

@@ -17,7 +17,35 @@ async def job_fields(
     """Each job's fields and log lines (an empty dict for a job that does not exist).
 
     A job that has not started since it was enqueued has no hash: its fields are read from
-    the stream entry that the index names (``lib/inline.lua``)."""
+    the stream entry that the index names (``lib/inline.lua``). A job that started, or was
+    handed back to a new entry, between the two reads is read again."""
+    replies = await _hashes_and_places(client, keys, job_ids, with_logs)
+    step = 3 if with_logs else 2
+    hashes: list[dict[str, str]] = replies[0::step]
+    held: list[str | None] = replies[1::step]
+    logs: list[list[str]] = replies[2::step] if with_logs else [[] for _ in job_ids]
+    for _ in range(HELD_READ_TRIES):
+        missing = [i for i, place in enumerate(held) if place and not hashes[i]]
+        if not missing:
+            break
+        await _read_held(client, keys, [(i, held[i] or "") for i in missing], hashes)
+        moved = [i for i in missing if not hashes[i]]
+        if not moved:
+            break
+        again = await _hashes_and_places(client, keys, [job_ids[i] for i in moved], False)
+        for i, fields, place in zip(moved, again[0::2], again[1::2], strict=True):
+            hashes[i], held[i] = fields, place
+    return list(zip(hashes, logs, strict=True))
+
+
+HELD_READ_TRIES = 3
+"""Reads of a job that keeps moving between its hash and stream entries while being read."""
+
+
+async def _hashes_and_places(
+    client: aioredis.Redis, keys: QueueKeys, job_ids: list[str], with_logs: bool
+) -> list[Any]:
+    """For each job: its hash, its index value (held jobs), and its log if ``with_logs``."""
     async with client.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
             pipe.hgetall(keys.job(job_id))
@@ -25,21 +53,22 @@ async def job_fields(
             if with_logs:
                 pipe.lrange(keys.logs(job_id), 0, -1)
         replies: list[Any] = await pipe.execute()
-    step = 3 if with_logs else 2
-    hashes: list[dict[str, str]] = replies[0::step]
-    held: list[str | None] = replies[1::step]
-    logs: list[list[str]] = replies[2::step] if with_logs else [[] for _ in job_ids]
-    missing = [(i, place) for i, place in enumerate(held) if place and not hashes[i]]
-    if missing:
-        places = [unplace(place) for _, place in missing]
-        async with client.pipeline(transaction=False) as pipe:
-            for prio, entry in places:
-                pipe.xrange(keys.ready[prio], entry, entry, count=1)
-            found: list[Any] = await pipe.execute()
-        for (i, _), (prio, entry), entries in zip(missing, places, found, strict=True):
-            if entries:
-                hashes[i] = held_job_fields(prio, entry, entries[0][1])
-    return list(zip(hashes, logs, strict=True))
+    return replies
+
+
+async def _read_held(
+    client: aioredis.Redis, keys: QueueKeys, places: list[tuple[int, str]],
+    hashes: list[dict[str, str]],
+) -> None:
+    """Fill ``hashes[i]`` from the stream entry each ``(i, place)`` names, if it is there."""
+    entries = [unplace(place) for _, place in places]
+    async with client.pipeline(transaction=False) as pipe:
+        for prio, entry in entries:
+            pipe.xrange(keys.ready[prio], entry, entry, count=1)
+        found: list[Any] = await pipe.execute()
+    for (i, _), (prio, entry), entry_list in zip(places, entries, found, strict=True):
+        if entry_list:
+            hashes[i] = held_job_fields(prio, entry, entry_list[0][1])
 
 
 def unplace(place: str) -> tuple[int, str]:
