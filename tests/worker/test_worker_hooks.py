@@ -11,7 +11,7 @@ import time
 import pytest
 import structlog
 
-from streamq import App, ConfigurationError, Job, JobState, StreamqError
+from streamq import App, Backoff, ConfigurationError, Job, JobState, StreamqError
 from streamq.errors import HookFailed
 from streamq.hooks import JobOutcome
 
@@ -174,6 +174,31 @@ async def test_failing_after_job_fails_the_attempt_but_every_after_hook_runs(app
     assert "result is discarded" in (info.error or "")
     assert "ValueError: cannot export span" in (info.error or "")
     assert calls == ["broken", "first"]
+
+
+async def test_after_hooks_run_later_see_the_outcome_a_failing_hook_made(app: App) -> None:
+    """An after hook registered first (run last, the outermost) sees the attempt as it is
+    recorded: retrying when an inner hook raised. It was told "completed" both times, and a
+    hook counting outcomes counted one job completed twice."""
+    seen: list[str] = []
+
+    @app.after_job
+    async def count(job: Job, outcome: JobOutcome) -> None:
+        seen.append(outcome.status)
+
+    @app.after_job
+    async def flaky_export(job: Job, outcome: JobOutcome) -> None:
+        if job.attempt == 1:
+            raise ValueError("exporter down")
+
+    @app.processor("p", attempts=2, backoff=Backoff.fixed(0))
+    async def p(job: Job) -> str:
+        return "ok"
+
+    job = await app.enqueue("p")
+    await app.worker().run(burst=True)
+    assert await job.result(timeout=5) == "ok"
+    assert seen == ["retrying", "completed"]
 
 
 async def test_failing_startup_hook_stops_the_worker_before_any_job(app: App) -> None:

@@ -53,7 +53,9 @@ async def around_job(
     """Run before-job hooks (in order), the attempt, then after-job hooks (in reverse order,
     like nested context managers; all of them run). A hook that raises fails the attempt:
     ``failed(error, traceback)`` builds that outcome (retried like any failure while attempts
-    are left). When a before-job hook fails, the processor and after-job hooks do not run."""
+    are left), which the after-job hooks run later see, as an outer context manager sees an
+    inner one's exception. When a before-job hook fails, the processor and after-job hooks
+    do not run."""
     started = time.perf_counter()
     for before in hooks.before_job:
         try:
@@ -64,7 +66,8 @@ async def around_job(
     outcome = await attempt()
     if not hooks.after_job:
         return outcome
-    seen = public(outcome, time.perf_counter() - started)
+    duration = time.perf_counter() - started
+    seen = public(outcome, duration)
     failure: Failed | None = None
     for after in reversed(hooks.after_job):
         try:
@@ -75,6 +78,7 @@ async def around_job(
                         if isinstance(outcome, Completed) else "")
                 failure = failed(f"after_job hook {hook_name(after)} failed{note}: "
                                  f"{type(exc).__name__}: {exc}", traceback.format_exc())
+                seen = public(failure, duration)
     return outcome if failure is None else failure
 
 
