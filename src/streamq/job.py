@@ -41,7 +41,9 @@ def _json(text: str | None) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class JobInfo:
-    """Everything stored about one job, read at one moment (``queue.get_job``)."""
+    """Everything stored about one job, read at one moment (``queue.get_job``). ``error``
+    and ``traceback`` are those of the last failed attempt, kept when a later one
+    completes."""
 
     id: str
     name: str

@@ -40,7 +40,7 @@ async def delayed_score(app: App, job: Job) -> float | None:
 
 async def test_exception_is_retried_after_backoff(clock_app: App, clock: FakeClock) -> None:
     """A raising attempt goes back to DELAYED for the backoff, with its error recorded; once
-    the delay has passed, the next attempt runs and completes."""
+    the delay has passed, the next attempt runs and completes, keeping the last error."""
     attempts: list[int] = []
 
     @clock_app.processor("flaky")
@@ -74,6 +74,7 @@ async def test_exception_is_retried_after_backoff(clock_app: App, clock: FakeClo
     assert await job.result(timeout=1) == "ok"
     info = await job.info()
     assert info.attempt == 2
+    assert (info.error, info.state) == ("ValueError: flaky", JobState.COMPLETED)  # retries.md
     assert await delayed_score(clock_app, job) is None
 
 

@@ -12,7 +12,8 @@ ARGV[2]        this call's token ("" if its connection never resends a command):
 Returns        {0}: requeued
                {3}: JOB_NOT_FOUND
                {4, state}: WRONG_STATE, the job is not failed
-The last error and traceback stay on the job until it completes or fails again. ]]
+The last error and traceback stay on the job, also once it completes, until an attempt fails
+again (docs/retries.md). ]]
 local key, id, op = KEYS[2], ARGV[1], ARGV[2]
 local f = redis.call('HMGET', key, 'state', 'prio', 'op')
 if not f[1] then
