@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamq import App, Job, JobState, Retry, Tier
+from streamq import App, Job, JobState, RateLimit, Retry, Tier
 from streamq.errors import ConfigurationError
 from streamq.testing import embedded, run_until_idle
 from streamq.testing.pytest_plugin import load_app
@@ -56,6 +56,24 @@ async def test_run_until_idle_reports_endless_retries() -> None:
         await app.enqueue("forever", {}, attempts=1000)
         with pytest.raises(RuntimeError, match="retrying forever"):
             await run_until_idle(app, ["standard"], max_rounds=3)
+
+
+async def test_run_until_idle_reports_jobs_a_per_key_rate_limit_defers() -> None:
+    """Jobs a per-key rate limit defers come back delayed in every round without running:
+    run_until_idle says so after two such rounds, instead of promoting them for max_rounds
+    and blaming a processor "retrying forever"."""
+    limited = App("memory://", tiers=[Tier("standard", rate_limit_per_key=RateLimit(1, 60))])
+    async with embedded(limited) as app:
+        @app.processor("call", rate_key=lambda data: "tenant")
+        async def call(job: Job) -> None:
+            return None
+
+        await app.queue().enqueue_many([("call", n) for n in range(3)])
+        with pytest.raises(RuntimeError, match="per-key rate limit") as caught:
+            await run_until_idle(app, ["standard"])
+        assert "include_delayed=False" in str(caught.value)
+        counts = await run_until_idle(app, ["standard"], include_delayed=False)
+        assert (counts["standard"]["completed"], counts["standard"]["delayed"]) == (1, 2)
 
 
 async def test_streamq_app_fixture_is_a_fresh_embedded_app(streamq_app: App) -> None:

@@ -50,21 +50,35 @@ async def run_until_idle(
     the final ``counts()`` of each tier.
     """
     names = list(tiers or app.tiers)
+    idle_rounds = 0
     for _ in range(max_rounds):
-        await app.worker(names).run(burst=True)
-        promoted = 0
-        if include_delayed:
-            for name in names:
-                queue = app.queue(name)
-                for info in await queue.jobs(JobState.DELAYED, limit=10_000):
-                    await queue.promote(info.id)
-                    promoted += 1
+        worker = app.worker(names)
+        await worker.run(burst=True)
+        promoted = await _promote_delayed(app, names) if include_delayed else 0
         if not promoted:
             return {name: await app.queue(name).counts() for name in names}
+        idle_rounds = 0 if worker.processed else idle_rounds + 1
+        if idle_rounds == 2:
+            raise RuntimeError(
+                f"{promoted} delayed job(s) were promoted twice and none ran: a per-key rate "
+                "limit (rate_limit_per_key) defers them until its window has passed. Advance "
+                "the App's clock between calls (embedded(app, clock=...)), or pass "
+                "include_delayed=False to leave them delayed"
+            )
     raise RuntimeError(
         f"jobs were still being retried after {max_rounds} rounds; a processor may be "
         "retrying forever (check attempts=)"
     )
+
+
+async def _promote_delayed(app: App, names: list[str]) -> int:
+    promoted = 0
+    for name in names:
+        queue = app.queue(name)
+        for info in await queue.jobs(JobState.DELAYED, limit=10_000):
+            await queue.promote(info.id)
+            promoted += 1
+    return promoted
 
 
 __all__ = ["embedded", "embedded_copy", "run_until_idle"]
