@@ -58,10 +58,11 @@ async def test_run_until_idle_reports_endless_retries() -> None:
             await run_until_idle(app, ["standard"], max_rounds=3)
 
 
-async def test_run_until_idle_reports_jobs_a_per_key_rate_limit_defers() -> None:
-    """Jobs a per-key rate limit defers come back delayed in every round without running:
-    run_until_idle says so after two such rounds, instead of promoting them for max_rounds
-    and blaming a processor "retrying forever"."""
+async def test_run_until_idle_runs_jobs_a_per_key_rate_limit_deferred() -> None:
+    """Jobs a per-key rate limit defers are promoted like any delayed job and start on the
+    token they took when deferred. They used to be deferred again in every round, until
+    run_until_idle blamed a processor "retrying forever"; include_delayed=False leaves them
+    delayed."""
     limited = App("memory://", tiers=[Tier("standard", rate_limit_per_key=RateLimit(1, 60))])
     async with embedded(limited) as app:
         @app.processor("call", rate_key=lambda data: "tenant")
@@ -69,11 +70,10 @@ async def test_run_until_idle_reports_jobs_a_per_key_rate_limit_defers() -> None
             return None
 
         await app.queue().enqueue_many([("call", n) for n in range(3)])
-        with pytest.raises(RuntimeError, match="per-key rate limit") as caught:
-            await run_until_idle(app, ["standard"])
-        assert "include_delayed=False" in str(caught.value)
         counts = await run_until_idle(app, ["standard"], include_delayed=False)
         assert (counts["standard"]["completed"], counts["standard"]["delayed"]) == (1, 2)
+        counts = await run_until_idle(app, ["standard"], max_rounds=3)
+        assert counts["standard"]["completed"] == 3
 
 
 async def test_streamq_app_fixture_is_a_fresh_embedded_app(streamq_app: App) -> None:

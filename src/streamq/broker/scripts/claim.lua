@@ -30,7 +30,9 @@ Entries whose job hash is gone (removed, or lost with Redis's data) are acknowle
 dropped. Delivered entries beyond `count` are handed back, so claims never exceed slots
 (count 0: a stopping worker hands back what its last blocking read delivered).
 A job whose key has no token left goes to DELAYED (attempt unchanged) until its key's next
-free token; later jobs of the same key are spread one token interval apart.
+free token, which it takes at once (the bucket goes into debt) and keeps in its `rsv` field:
+it starts on that token when it comes back, so later jobs of the key queue behind it rather
+than taking its token first. Jobs of one key deferred together are one token interval apart.
 A job held in its entry alone (lib/inline) gets its hash when it starts or is deferred.
 A claim run again with the same delivered entries (its reply was lost and the client resent
 it) reports the jobs the first run started from them again, with the same attempt.
@@ -144,19 +146,20 @@ local function key_bucket(rk)
   return b
 end
 
--- The job waits in DELAYED until its key's next token not promised to an earlier job.
+-- The job waits in DELAYED until its key's next token not promised to an earlier job, and
+-- takes that token now (`rsv`): a job of the key claimed before it comes back finds none.
 local function defer(prio, stream, entry, key, id, b, job)
   local due = now + wait_ms(b)
   local spaced = b.q + math.ceil(b.per / b.limit)
   if spaced > due then due = spaced end
-  b.q, b.dirty = due, true
+  b.q, b.t, b.dirty = due, b.t - b.per, true
   redis.call('XACK', stream, group, entry)
   redis.call('XDEL', stream, entry)
   if job then
-    inline_to_hash(key, prio, job, 'attempt', '0', 'state', 'delayed', 'due', due)
+    inline_to_hash(key, prio, job, 'attempt', '0', 'state', 'delayed', 'due', due, 'rsv', '1')
   else
     redis.call('HDEL', key, 'entry')
-    redis.call('HSET', key, 'state', 'delayed', 'due', due)
+    redis.call('HSET', key, 'state', 'delayed', 'due', due, 'rsv', '1')
   end
   redis.call('ZADD', KEYS[12], due, id)
   deferred = deferred + 1
@@ -219,14 +222,18 @@ local function activate(prio, stream, entry, id, fields)
   local job = fields and inline_job(fields)
   if job then return activate_inline(prio, stream, entry, key, job) end
   local cur = redis.call('HMGET', key, 'state', 'entry', 'rk', 'attempt', 'name', 'data', 'max',
-    'opts')
+    'opts', 'rsv')
   if not cur[1] and not fields then forget_deleted(prio, entry, id) end
   -- a stale entry (job gone, started, or removed and re-enqueued under a new entry) is dropped
   if cur[1] ~= 'waiting' or cur[2] ~= entry then
     if cur[1] == 'active' and started_before(prio, entry, key, id) then return end
     return drop(stream, entry)
   end
-  if not take_key_token(prio, stream, entry, key, id, cur[3]) then return end
+  if cur[9] then  -- deferred by its key's limit: it took its token then
+    redis.call('HDEL', key, 'rsv')
+  elseif not take_key_token(prio, stream, entry, key, id, cur[3]) then
+    return
+  end
   local attempt = tonumber(cur[4]) + 1
   redis.call('HSET', key, 'state', 'active', 'start', now_text, 'worker', consumer,
     'attempt', attempt)
