@@ -85,3 +85,42 @@ def test_cluster_refusals_become_retryable_connection_errors(error: Exception) -
 def test_crossslot_is_reported_as_a_streamq_bug() -> None:
     with pytest.raises(StreamqError, match="streamq bug"), translate_errors("redis+cluster://h/"):
         raise rex.ClusterCrossSlotError("CROSSSLOT Keys in request don't hash to the same slot")
+
+
+@pytest.mark.parametrize(("url", "db"), [
+    ("redis+sentinel://:pw@h1,h2:26380/mymaster?db=3", 3),
+    ("redis+sentinel://:pw@h1/mymaster/3", 3),
+    ("redis+sentinel://:pw@h1/mymaster/3?db=3", 3),
+    ("redis+sentinel://:pw@h1/mymaster", 0),
+])
+async def test_sentinel_url_database_reaches_the_master_client(url: str, db: int) -> None:
+    """``?db=N`` means what it means for one server, as does ``/service/N``; the clients
+    opened for the master use that database."""
+    opener = SentinelOpener(url, {})
+    client = opener.open()
+    try:
+        assert client.connection_pool.connection_kwargs.get("db", 0) == db
+    finally:
+        await client.aclose()
+        await opener.aclose()
+
+
+async def test_sentinel_url_naming_two_different_databases_is_refused() -> None:
+    app = App("redis+sentinel://:secret@h1/mymaster/2?db=3")
+    with pytest.raises(ConfigurationError, match="two databases") as caught:
+        await app.connect()
+    assert "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["redis+cluster://n1/?db=2", "redis+cluster://u:pw@n1:7000?db=1",
+                                 "rediss+cluster://n1,n2/0?db=5"])
+async def test_cluster_url_with_a_db_option_is_refused(url: str) -> None:
+    """A db option on a cluster URL was dropped silently: jobs went to db 0 unannounced."""
+    app = App(url)
+    with pytest.raises(ConfigurationError, match="a cluster has only database 0"):
+        await app.connect()
+
+
+@pytest.mark.parametrize("url", ["redis+cluster://n1/?db=0", "redis+cluster://n1/0"])
+def test_cluster_url_naming_database_0_is_accepted(url: str) -> None:
+    assert ClusterOpener(url, {}).kwargs == {}

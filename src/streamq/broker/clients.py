@@ -8,7 +8,10 @@
   name it. The credentials are the Redis server's; ``sentinel_username`` and
   ``sentinel_password`` options give the sentinels' own, if they need any.
 
-Query options are redis-py's (``ssl_ca_certs=...``, ``socket_timeout=...``) for every form.
+Query options are redis-py's (``ssl_ca_certs=...``, ``socket_timeout=...``, ``db=...``) for
+every form; a Cluster refuses a database other than 0. A ``#``, ``/`` or ``?`` in the user
+or password must be percent-encoded: a raw one is refused, before redis-py's parsing could
+quote part of the password in its error.
 A Cluster client is a ``RedisCluster``; streamq types every client as ``redis.asyncio.Redis``,
 whose command methods ``RedisCluster`` shares, and checks ``Opener.is_cluster`` where they
 differ (loading scripts).
@@ -62,9 +65,9 @@ class ClusterOpener(Opener):
     def __init__(self, url: str, options: dict[str, Any]) -> None:
         super().__init__(url, options)
         self.nodes, self.kwargs = _parse_multi_host(url, "cluster")
-        if urlsplit(url).path.strip("/") not in ("", "0"):
-            raise ValueError("a cluster has only database 0: drop the /db part of the URL")
-        self.kwargs.pop("db", None)
+        if urlsplit(url).path.strip("/") not in ("", "0") or self.kwargs.pop("db", 0) != 0:
+            raise ValueError("a cluster has only database 0: drop the /db part and the db "
+                             "option of the URL")
 
     def open(self, pool_size: int | None = None) -> aioredis.Redis:
         options = {**self.options, **self.kwargs,
@@ -85,9 +88,8 @@ class SentinelOpener(Opener):
         if not 1 <= len(path) <= 2:
             raise ValueError("name the monitored service: redis+sentinel://host:port/service")
         self.service = path[0]
-        self.kwargs.pop("db", None)
-        if len(path) == 2:
-            self.kwargs["db"] = int(path[1])
+        if (db := _sentinel_db(path[1:], self.kwargs.pop("db", None))) is not None:
+            self.kwargs["db"] = db
         sentinel_kwargs = {k: v for k, v in {**options, **self.kwargs}.items()
                            if k.startswith(("socket_", "ssl"))}
         for name in ("username", "password"):
@@ -124,8 +126,34 @@ OPENERS: dict[str, Callable[[str, dict[str, Any]], Opener]] = {
 
 def opener_for(url: str, options: dict[str, Any]) -> Opener:
     """The opener for ``url``; raises ``ValueError`` if the URL is malformed."""
+    if any(char in split_userinfo(url)[1] for char in "#/?"):
+        raise ValueError(
+            "the user or password has a raw '#', '/' or '?', or an option value a raw '@': "
+            "percent-encode them, as %23, %2F, %3F and %40")
     factory = OPENERS.get(urlsplit(url).scheme, Opener)
     return factory(url, options)
+
+
+def split_userinfo(url: str) -> tuple[str, str, str]:
+    """``url``'s raw text as ``(scheme://, user info, rest)``, the user info ``""`` if none.
+
+    The user info runs to the last ``@``, so that all of a password with a raw ``@``, ``#``,
+    ``/`` or ``?`` is in it, where ``urlsplit`` would end the host part at the first of these.
+    A URL whose rest starts with ``/`` (``unix:///path``) has none.
+    """
+    head, sep, rest = url.partition("://")
+    userinfo, at, after = rest.rpartition("@")
+    if not sep or not at or rest.startswith("/"):
+        return head + sep, "", rest
+    return head + sep, userinfo, after
+
+
+def _sentinel_db(path_db: list[str], query_db: int | None) -> int | None:
+    """The database a Sentinel URL names, as ``/service/db`` or ``?db=``, else None."""
+    db = int(path_db[0]) if path_db else None
+    if db is not None and query_db is not None and db != query_db:
+        raise ValueError(f"the URL names two databases, /{db} and ?db={query_db}: keep one")
+    return query_db if db is None else db
 
 
 def _parse_multi_host(

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio as aioredis
@@ -32,6 +32,7 @@ from streamq.broker.clients import (
     Opener,
     close_client,
     opener_for,
+    split_userinfo,
 )
 from streamq.broker.multiplex import Multiplexer
 from streamq.broker.packing import use_hiredis_packing
@@ -69,13 +70,12 @@ def resolve_url(url: str | None) -> str:
 
 def redact(url: str) -> str:
     """``url`` with any password (in the user part or in a ``*password=`` option) replaced
-    by ``***``."""
-    parts = urlsplit(url)
-    userinfo, at, hosts = parts.netloc.rpartition("@")
-    if at and ":" in userinfo:
-        user = userinfo.split(":", 1)[0]
-        parts = parts._replace(netloc=f"{user}:***@{hosts}")
-    return re.sub(r"password=[^&#]*", "password=***", urlunsplit(parts))
+    by ``***``, read from the raw text: a password may hold a raw ``#``, ``/``, ``?`` or
+    ``@``, at which ``urlsplit`` would end the user part too early."""
+    head, userinfo, rest = split_userinfo(url)
+    user, colon, _ = userinfo.partition(":")
+    shown = f"{head}{user}:***@{rest}" if colon else url
+    return re.sub(r"password=[^&]*", "password=***", shown)
 
 
 @dataclass(slots=True)
@@ -215,10 +215,13 @@ async def check_server(connection: Connection) -> None:
             async with asyncio.timeout(FIRST_ANSWER_TIMEOUT_S):
                 info = await connection.client.info("server")
         except TimeoutError:
+            # Not known to be accepted: redis-py's connect retries outlast this timeout.
             raise errors.ConnectionError(
-                f"Redis at {redact(connection.url)} accepted the connection but did not answer "
-                f"within {FIRST_ANSWER_TIMEOUT_S:g} s: is it overloaded, paused (CLIENT PAUSE), "
-                "or not a Redis server?"
+                f"Redis at {redact(connection.url)} did not answer within "
+                f"{FIRST_ANSWER_TIMEOUT_S:g} s: either the host is unreachable (a wrong "
+                "address, or a firewall dropping packets), or a server accepted the "
+                "connection but does not answer (overloaded, paused by CLIENT PAUSE, or not "
+                "a Redis server)"
             ) from None
     check_version(parse_version(info), connection.url)
     await warn_about_settings(connection.client, redact(connection.url))
@@ -267,6 +270,8 @@ def raise_translated(exc: Exception, url: str) -> NoReturn:
 def translated(exc: Exception, url: str) -> Exception | None:
     """The streamq error that says what to do about redis-py's ``exc``, or None to let
     ``exc`` through."""
+    if isinstance(exc, errors.StreamqError):  # translated already: a builtin OSError too
+        return None
     if isinstance(exc, rex.AuthenticationError):
         return errors.ConnectionError(
             f"Redis at {redact(url)} refused the credentials ({exc}): put the right user and "
@@ -319,6 +324,8 @@ def _refusal(exc: rex.ResponseError, url: str) -> errors.StreamqError | None:
             "raise maxmemory, or keep fewer finished jobs (Tier keep_completed / "
             "keep_failed). See docs/operations.md, 'Redis is full'"
         )
+    if str(exc).startswith(("BUSY ", "MISCONF ")):
+        return _busy_or_misconfigured(exc, url)
     if str(exc).startswith("NOREPLICAS"):
         return errors.ConnectionError(
             f"Redis at {redact(url)} refused the write ({exc}): fewer replicas are in sync "
@@ -326,6 +333,22 @@ def _refusal(exc: rex.ResponseError, url: str) -> errors.StreamqError | None:
             "the replicas catch up (docs/reliability.md)"
         )
     return None
+
+
+def _busy_or_misconfigured(exc: rex.ResponseError, url: str) -> errors.ConnectionError:
+    """Redis refusing every command while another client's script runs (BUSY), or every
+    write while it cannot persist (MISCONF: a failed RDB save, or AOF write errors)."""
+    if str(exc).startswith("BUSY "):
+        return errors.ConnectionError(
+            f"Redis at {redact(url)} is busy running another client's script or function and "
+            "refuses every command until it ends: nothing was done. Wait for it, or stop it "
+            "with SCRIPT KILL (FUNCTION KILL for a function); workers retry on their own")
+    return errors.ConnectionError(
+        f"Redis at {redact(url)} cannot persist to disk (its RDB save or AOF write failed) "
+        "and refuses writes until it can (MISCONF): nothing was written. Check the server's "
+        "log and its disk (free space, permissions of its dir); for a failed RDB save, "
+        "stop-writes-on-bgsave-error no lets writes through meanwhile. Workers retry on "
+        "their own (docs/operations.md)")
 
 
 def _script_command(message: str) -> str:
