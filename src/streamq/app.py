@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from streamq.broker.backend import Backend
-from streamq.broker.connection import check_server, open_connection, resolve_url
+from streamq.broker.connection import (
+    check_server,
+    open_connection,
+    resolve_url,
+    translate_errors,
+)
 from streamq.broker.keys import QueueKeys
 from streamq.broker.scripts import Scripts
 from streamq.config import Tier, TierSettings, check_name, resolve_tiers
@@ -233,34 +238,39 @@ class App:
         """
         from streamq import schedules as schedule_ops
 
-        return await schedule_ops.schedule(
-            self, name, cron=cron, every=every, tz=tz, data=data, key=key, tier=tier,
-            misfire=misfire, jitter=jitter, priority=priority, attempts=attempts,
-            timeout=timeout)
+        with translate_errors(self.url):
+            return await schedule_ops.schedule(
+                self, name, cron=cron, every=every, tz=tz, data=data, key=key, tier=tier,
+                misfire=misfire, jitter=jitter, priority=priority, attempts=attempts,
+                timeout=timeout)
 
     async def schedules(self, tier: str | None = None) -> list[ScheduleInfo]:
         """Every schedule (of ``tier``, or of every tier this App knows), sorted by key."""
         from streamq import schedules as schedule_ops
 
-        return await schedule_ops.schedules(self, tier)
+        with translate_errors(self.url):
+            return await schedule_ops.schedules(self, tier)
 
     async def unschedule(self, key: str) -> None:
         """Delete the schedule ``key`` (raises ``ScheduleNotFound``); its jobs stay."""
         from streamq import schedules as schedule_ops
 
-        await schedule_ops.unschedule(self, key)
+        with translate_errors(self.url):
+            await schedule_ops.unschedule(self, key)
 
     async def pause_schedule(self, key: str) -> bool:
         """Stop firing ``key`` until resumed; returns False if it was already paused."""
         from streamq import schedules as schedule_ops
 
-        return await schedule_ops.set_paused(self, key, True)
+        with translate_errors(self.url):
+            return await schedule_ops.set_paused(self, key, True)
 
     async def resume_schedule(self, key: str) -> bool:
         """Fire ``key`` again from its next tick (ticks passed while paused do not run)."""
         from streamq import schedules as schedule_ops
 
-        return await schedule_ops.set_paused(self, key, False)
+        with translate_errors(self.url):
+            return await schedule_ops.set_paused(self, key, False)
 
     # ----------------------------------------------------------------- connection
 

@@ -14,8 +14,10 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import structlog
+from redis.exceptions import NoPermissionError
 
 from streamq.app import App
+from streamq.broker.connection import translate_errors
 from streamq.cli_units import parse_bytes, parse_duration, positive_int
 from streamq.config import Tier
 from streamq.errors import ConfigurationError, JobNotFound, StreamqError
@@ -49,7 +51,14 @@ async def tiers_of(app: App, args: argparse.Namespace) -> list[str]:
     from streamq.broker.reads import queue_names
 
     backend = await app.backend()
-    found = await queue_names(backend.client, app.namespace)
+    with translate_errors(app.url):
+        try:
+            found = await queue_names(backend.client, app.namespace)
+        except NoPermissionError:
+            raise StreamqError(
+                "finding the namespace's tiers needs SCAN, which the Redis user's ACL does "
+                "not grant: name the tier with --tier, or grant +scan (docs/security.md)"
+            ) from None
     for name in found:
         if name not in app.tiers:
             app.tiers[name] = app.tiers["standard"].apply(Tier(name))
@@ -123,7 +132,8 @@ async def cmd_stats(args: argparse.Namespace) -> int:
     backend = await app.backend()
     for name in await tiers_of(app, args):
         queue = app.queue(name)
-        oldest = await oldest_waiting_ms(backend.client, queue.keys)
+        with translate_errors(app.url):
+            oldest = await oldest_waiting_ms(backend.client, queue.keys)
         age = None if oldest is None else max(0.0, (app.now_ms() - oldest) / 1000)
         rows.append({"tier": name, **await queue.counts(), "paused": await queue.is_paused(),
                      "oldest_waiting_s": None if age is None else round(age, 1)})

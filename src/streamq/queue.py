@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from functools import update_wrapper
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from streamq import codec
 from streamq.broker import reads
+from streamq.broker.connection import translate_errors
 from streamq.broker.keys import QueueKeys
 from streamq.broker.records import NewJob
 from streamq.config import PRIORITIES, TierSettings
@@ -29,6 +31,22 @@ MAX_LOG_LINES = 1000
 ENQUEUE_OPTIONS = frozenset(
     {"priority", "delay", "run_at", "job_id", "attempts", "backoff", "timeout", "rate_key"}
 )
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _reading(
+    method: Callable[Concatenate[Queue, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[Queue, P], Coroutine[Any, Any, R]]:
+    """A method that reads Redis with the client directly (the scripts translate their own
+    errors): redis-py's errors become streamq's, which say what to do."""
+
+    async def reading(self: Queue, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with translate_errors(self._app.url):
+            return await method(self, *args, **kwargs)
+
+    update_wrapper(reading, method)
+    return reading
 
 
 class Queue:
@@ -154,12 +172,14 @@ class Queue:
 
     # ----------------------------------------------------------------- inspecting
 
+    @_reading
     async def get_job(self, job_id: str) -> JobInfo | None:
         """Everything stored about a job, or ``None`` if there is no such job."""
         backend = await self._backend()
         [(fields, logs)] = await reads.job_fields(backend.client, self.keys, [job_id])
         return JobInfo.from_hash(self.name, job_id, fields, logs) if fields else None
 
+    @_reading
     async def state_of(self, job_id: str) -> JobState:
         """A job's state; raises ``JobNotFound`` if there is no such job."""
         backend = await self._backend()
@@ -168,11 +188,13 @@ class Queue:
             raise JobNotFound(self.name, job_id)
         return JobState(state)
 
+    @_reading
     async def counts(self) -> dict[str, int]:
         """Jobs per state: waiting, active, delayed, completed, failed."""
         backend = await self._backend()
         return await reads.counts(backend.client, self.keys)
 
+    @_reading
     async def jobs(self, state: JobState | str, limit: int = 100) -> list[JobInfo]:
         """Up to ``limit`` jobs in ``state`` (finished ones newest first)."""
         state = _job_state(state)
@@ -193,6 +215,7 @@ class Queue:
         """The FAILED jobs (the dead-letter queue), newest first."""
         return await self.jobs(JobState.FAILED, limit)
 
+    @_reading
     async def is_paused(self) -> bool:
         """Whether workers are holding off this queue."""
         backend = await self._backend()
@@ -233,6 +256,7 @@ class Queue:
         """Run a FAILED job again, with fresh attempts."""
         await (await self._backend()).scripts.retry(self.keys, job_id)
 
+    @_reading
     async def retry_failed(self) -> int:
         """Run every job FAILED when the call starts again, once each, with fresh attempts.
 
@@ -281,8 +305,10 @@ class Queue:
         backend = await self._backend()
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            last = await self._events_mark(backend)
-            state, result, error, tb = await reads.job_outcome(backend.client, self.keys, job_id)
+            with translate_errors(self._app.url):
+                last = await self._events_mark(backend)
+                state, result, error, tb = await reads.job_outcome(backend.client, self.keys,
+                                                                   job_id)
             if state is None:
                 raise JobNotFound(self.name, job_id)
             if state == "completed":
@@ -296,7 +322,8 @@ class Queue:
                     "to keep waiting, or check that a worker serves tier "
                     f"{self.name!r} (streamq stats)"
                 )
-            await self._wait_events(backend, last, min(remaining, 5.0))
+            with translate_errors(self._app.url):
+                await self._wait_events(backend, last, min(remaining, 5.0))
 
     async def _events_mark(self, backend: Backend) -> str | int:
         wakeup = backend.connection.wakeup

@@ -6,6 +6,8 @@ missing permission is a clear error. The whole real-Redis suite runs as such a u
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -157,3 +159,19 @@ async def test_wrong_password_is_a_clear_error(server: Server) -> None:
         await app.connect()
     await app.aclose()
     assert "wrong-pw" not in str(caught.value) and PASSWORD not in str(caught.value)
+
+
+def test_the_cli_without_scan_says_to_name_the_tier(server: Server) -> None:
+    """The documented ACL has no SCAN, which `streamq job ID` needs to find the tiers when
+    none is named: it printed redis-py's NoPermissionError as a traceback. It now says what
+    to do, and `--tier` works."""
+
+    def streamq(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "streamq", *args, "--url", url(server)],
+                              capture_output=True, text=True, timeout=60, check=False)
+
+    found = streamq("job", "nope")
+    assert found.returncode == 1, found.stderr
+    assert "--tier" in found.stderr and "+scan" in found.stderr
+    assert "Traceback" not in found.stderr
+    assert streamq("job", "nope", "--tier", "standard").returncode == 3
