@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import structlog
-from redis.exceptions import NoPermissionError
 
 from streamq.app import App
 from streamq.broker.connection import translate_errors
@@ -52,13 +51,7 @@ async def tiers_of(app: App, args: argparse.Namespace) -> list[str]:
 
     backend = await app.backend()
     with translate_errors(app.url):
-        try:
-            found = await queue_names(backend.client, app.namespace)
-        except NoPermissionError:
-            raise StreamqError(
-                "finding the namespace's tiers needs SCAN, which the Redis user's ACL does "
-                "not grant: name the tier with --tier, or grant +scan (docs/security.md)"
-            ) from None
+        found = await queue_names(backend.client, app.namespace)
     for name in found:
         if name not in app.tiers:
             app.tiers[name] = app.tiers["standard"].apply(Tier(name))

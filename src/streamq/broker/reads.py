@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoPermissionError
 
 from streamq.broker.keys import GROUP, QueueKeys
+from streamq.errors import StreamqError
 
 FINAL_STATES = ("completed", "failed")
 
@@ -183,12 +185,18 @@ async def events_after(
 
 
 async def queue_names(client: aioredis.Redis, namespace: str) -> list[str]:
-    """Names of the queues that exist in ``namespace`` (found by their meta hash)."""
+    """Names of the queues that exist in ``namespace`` (found by their meta hash).
+    ``StreamqError`` if the user's ACL does not grant SCAN (the documented one does not)."""
     prefix, suffix = f"{namespace}:{{", "}:meta"
-    names = {
-        key[len(prefix):-len(suffix)]
-        async for key in client.scan_iter(match=f"{namespace}:{{*}}:meta", count=1000)
-    }
+    try:
+        names = {
+            key[len(prefix):-len(suffix)]
+            async for key in client.scan_iter(match=f"{namespace}:{{*}}:meta", count=1000)
+        }
+    except NoPermissionError:
+        raise StreamqError(
+            "finding the namespace's tiers needs SCAN, which the Redis user's ACL does not "
+            "grant: name the tier (--tier), or grant +scan (docs/security.md)") from None
     return sorted(names)
 
 
