@@ -310,7 +310,7 @@ class App:
         """Close the connection. The App can be used again afterwards (it reconnects)."""
         backend, self._backend, self._lock = self._backend, None, None
         if backend is not None:
-            await backend.connection.aclose()
+            await backend.aclose()
 
     async def __aenter__(self) -> App:
         await self.connect()

@@ -25,6 +25,7 @@ from streamq.timeunits import Duration, to_ms, to_seconds
 if TYPE_CHECKING:
     from streamq.app import App
     from streamq.broker.backend import Backend
+    from streamq.broker.result_watch import Waiter
 
 MAX_JOB_ID_LENGTH = 256
 MAX_LOG_LINES = 1000
@@ -303,41 +304,31 @@ class Queue:
     async def wait_result(self, job_id: str, timeout: float | None) -> Any:
         """Wait for a job to finish; its result, or ``JobFailed``/``TimeoutError``."""
         backend = await self._backend()
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = math.inf if timeout is None else time.monotonic() + timeout
+        with translate_errors(self._app.url):
+            async with backend.result_watch(self.keys).waiting_for(job_id) as waiter:
+                state, result, error, tb = await self._outcome(backend, job_id, waiter, deadline)
+        if state is None:
+            raise JobNotFound(self.name, job_id)
+        if state == "completed":
+            return None if result is None else codec.decode(result)
+        if state == "failed":
+            raise JobFailed(job_id, error, tb)
+        raise TimeoutError(
+            f"job {job_id!r} is still {state} after {timeout} s; call result() again to keep "
+            f"waiting, or check that a worker serves tier {self.name!r} (streamq stats)"
+        )
+
+    async def _outcome(
+        self, backend: Backend, job_id: str, waiter: Waiter, deadline: float
+    ) -> tuple[str | None, str | None, str | None, str | None]:
+        """The job's outcome once it is done (or gone), or its state at ``deadline``."""
         while True:
-            with translate_errors(self._app.url):
-                last = await self._events_mark(backend)
-                state, result, error, tb = await reads.job_outcome(backend.client, self.keys,
-                                                                   job_id)
-            if state is None:
-                raise JobNotFound(self.name, job_id)
-            if state == "completed":
-                return None if result is None else codec.decode(result)
-            if state == "failed":
-                raise JobFailed(job_id, error, tb)
-            remaining = math.inf if deadline is None else deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(
-                    f"job {job_id!r} is still {state} after {timeout} s; call result() again "
-                    "to keep waiting, or check that a worker serves tier "
-                    f"{self.name!r} (streamq stats)"
-                )
-            with translate_errors(self._app.url):
-                await self._wait_events(backend, last, min(remaining, 5.0))
-
-    async def _events_mark(self, backend: Backend) -> str | int:
-        wakeup = backend.connection.wakeup
-        if wakeup is not None:
-            return wakeup.version(self.keys.tier + "#events")
-        return await reads.last_event_id(backend.client, self.keys)
-
-    async def _wait_events(self, backend: Backend, mark: str | int, seconds: float) -> None:
-        wakeup = backend.connection.wakeup
-        if wakeup is not None:
-            await wakeup.wait(self.keys.tier + "#events", int(mark), seconds)
-        else:
-            block_ms = max(1, int(seconds * 1000))
-            await reads.events_after(backend.client, self.keys, str(mark), block_ms)
+            outcome = await reads.job_outcome(backend.client, self.keys, job_id)
+            remaining = deadline - time.monotonic()
+            if outcome[0] in (None, "completed", "failed") or remaining <= 0:
+                return outcome
+            await waiter.wait(remaining)
 
 
 def _unpack(item: Any) -> tuple[str, Any, Mapping[str, Any]]:

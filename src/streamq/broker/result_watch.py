@@ -1,0 +1,141 @@
+"""Waiting for jobs to finish (``Job.result``): one reader of a tier's events stream per
+connection, shared by every waiter on a job of that tier.
+
+A waiter is woken when an event names its job (``completed`` names a batch of ids;
+``failed`` and ``removed`` one id), and then reads the job. Each waiter used to run its own
+blocking ``XREAD`` on a connection of its own and read its job again on every event of the
+tier, whoever it was for: with 100 waiters and 500 events a second, 150,000 commands a
+second. Now the tier's events are read once, and a waiter reads its job when it starts
+waiting, when an event names it, and at least every ``RECHECK_S`` (an event trimmed from
+the stream before the reader saw it costs a wait of at most that long).
+
+The reader starts with the first waiter, from the newest event at that moment: it is read
+before the waiter reads its job, so nothing in between is missed. It ends after a read that
+finds nobody waiting; a blocking read lasts at most ``BLOCK_MS``, so sequential ``result()``
+calls share one reader. A reader whose read failed wakes every waiter a second later (each
+reads its job and meets the error itself), and the next wait starts it again from where it
+was. On the
+embedded backend the App's in-process counter wakes waiters instead (fakeredis's XREAD
+BLOCK does not block).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Protocol
+
+import redis.asyncio as aioredis
+
+from streamq.broker import reads
+from streamq.broker.keys import QueueKeys
+
+if TYPE_CHECKING:
+    from streamq.broker.wakeup import Wakeup
+
+BLOCK_MS = 5_000
+RECHECK_S = 5.0
+FAILED_READ_PAUSE_S = 1.0
+
+
+class Waiter(Protocol):
+    """One caller waiting for one job: read the job, then ``wait``, until it is done."""
+
+    async def wait(self, seconds: float) -> None:
+        """Return when the job may have changed, or after ``seconds`` (``RECHECK_S`` at
+        most)."""
+
+
+class ResultWatch:
+    """The waiters on jobs of one tier, and the reader of its events stream."""
+
+    def __init__(self, client: aioredis.Redis, keys: QueueKeys, wakeup: Wakeup | None) -> None:
+        self._client, self._keys, self._wakeup = client, keys, wakeup
+        self._waiters: dict[str, set[_EventWaiter]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._after: str | None = None
+        """The last event read, while a failed reader is to go on from it."""
+        self._starting = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def waiting_for(self, job_id: str) -> AsyncIterator[Waiter]:
+        """A waiter for ``job_id``, woken from the moment this yields: read the job after
+        entering, so that nothing it does afterwards goes unseen."""
+        if self._wakeup is not None:
+            yield _CounterWaiter(self._wakeup, self._keys.tier + "#events")
+            return
+        waiter = _EventWaiter(self)
+        self._waiters.setdefault(job_id, set()).add(waiter)
+        try:
+            await self.start_reader()
+            yield waiter
+        finally:
+            waiters = self._waiters.get(job_id, set())
+            waiters.discard(waiter)
+            if not waiters:
+                self._waiters.pop(job_id, None)
+
+    async def start_reader(self) -> None:
+        """Start the reader unless it is running."""
+        async with self._starting:
+            if self._reader is not None and not self._reader.done():
+                return
+            after = self._after or await reads.last_event_id(self._client, self._keys)
+            self._reader = asyncio.get_running_loop().create_task(self._read(after))
+
+    async def aclose(self) -> None:
+        """Stop the reader (the App is closing its connection)."""
+        reader, self._reader = self._reader, None
+        if reader is not None and not reader.done():
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    async def _read(self, after: str) -> None:
+        try:
+            while self._waiters:
+                for entry_id, fields in await reads.events_after(
+                        self._client, self._keys, after, BLOCK_MS):
+                    after = entry_id
+                    for job_id in _jobs_named(fields):
+                        for waiter in self._waiters.get(job_id, ()):
+                            waiter.woken.set()
+            self._after = None
+        except Exception:
+            self._after = after
+            await asyncio.sleep(FAILED_READ_PAUSE_S)  # no read-wake-read loop while it fails
+            for waiters in self._waiters.values():
+                for waiter in waiters:
+                    waiter.woken.set()
+
+
+class _EventWaiter:
+    def __init__(self, watch: ResultWatch) -> None:
+        self._watch = watch
+        self.woken = asyncio.Event()
+
+    async def wait(self, seconds: float) -> None:
+        await self._watch.start_reader()  # again, if it failed
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.woken.wait(), min(seconds, RECHECK_S))
+        self.woken.clear()
+
+
+class _CounterWaiter:
+    def __init__(self, wakeup: Wakeup, key: str) -> None:
+        self._wakeup, self._key = wakeup, key
+        self._seen = wakeup.version(key)
+
+    async def wait(self, seconds: float) -> None:
+        await self._wakeup.wait(self._key, self._seen, min(seconds, RECHECK_S))
+        self._seen = self._wakeup.version(self._key)
+
+
+def _jobs_named(fields: dict[str, str]) -> list[str]:
+    """The job ids an event names."""
+    if "ids" in fields:
+        ids: list[str] = json.loads(fields["ids"])
+        return ids
+    return [fields["id"]] if "id" in fields else []
