@@ -160,16 +160,17 @@ class Worker:
 
 def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The one error inside nested task-group wrappers (so callers see ``ConnectionError``,
-    not a group), the first when every error is streamq's (a lost connection fails every
-    tier's call at once), or the group itself when several tasks failed otherwise."""
+    not a group), the first when all are the same streamq error (a lost connection fails
+    every tier's call at once), or the group itself when several tasks failed otherwise."""
     leaves: list[BaseException] = []
     pending: list[BaseException] = [group]
     while pending:
-        error = pending.pop()
+        error = pending.pop(0)
         if isinstance(error, BaseExceptionGroup):
             pending.extend(error.exceptions)
         else:
             leaves.append(error)
-    if len(leaves) == 1 or all(isinstance(error, StreamqError) for error in leaves):
+    if len(leaves) == 1 or (isinstance(leaves[0], StreamqError)
+                            and all(type(error) is type(leaves[0]) for error in leaves)):
         return leaves[0]
     return group
