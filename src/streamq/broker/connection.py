@@ -304,8 +304,8 @@ def _refusal(exc: rex.ResponseError, url: str) -> errors.StreamqError | None:
             f"Redis at {redact(url)} denied {_script_command(str(exc))} ({exc}): the "
             "user's ACL lacks a command streamq needs; grant the list in docs/security.md"
         )
-    if isinstance(exc, rex.NoPermissionError) or str(exc).startswith(
-            ("NOAUTH", "NOPERM", "WRONGPASS")):
+    code = _error_code(str(exc))
+    if isinstance(exc, rex.NoPermissionError) or code in ("NOAUTH", "NOPERM", "WRONGPASS"):
         return errors.ConnectionError(
             f"Redis at {redact(url)} denied the command ({exc}): check the user and "
             "password in the URL, and that the user's ACL grants the commands and the key "
@@ -317,16 +317,16 @@ def _refusal(exc: rex.ResponseError, url: str) -> errors.StreamqError | None:
             "(Redis restarted without persistence, or its keys were deleted). Workers "
             "recreate it; run Redis with appendonly yes to keep jobs across restarts"
         )
-    if isinstance(exc, rex.OutOfMemoryError) or str(exc).startswith("OOM"):
+    if isinstance(exc, rex.OutOfMemoryError) or code == "OOM":
         return errors.RedisFull(
             f"Redis at {redact(url)} is full (used memory is over maxmemory) and refused "
             "the write: nothing was written. Workers keep draining the queues; retry later, "
             "raise maxmemory, or keep fewer finished jobs (Tier keep_completed / "
             "keep_failed). See docs/operations.md, 'Redis is full'"
         )
-    if str(exc).startswith(("BUSY ", "MISCONF ")):
+    if code in ("BUSY", "MISCONF"):
         return _busy_or_misconfigured(exc, url)
-    if str(exc).startswith("NOREPLICAS"):
+    if code == "NOREPLICAS":
         return errors.ConnectionError(
             f"Redis at {redact(url)} refused the write ({exc}): fewer replicas are in sync "
             "than its min-replicas-to-write asks for, so nothing was written; retry when "
@@ -335,10 +335,24 @@ def _refusal(exc: rex.ResponseError, url: str) -> errors.StreamqError | None:
     return None
 
 
+def _error_code(message: str) -> str:
+    """A refusal's code: its first word, or for a refusal met inside a script on Redis
+    before 7.0, the code that Redis wrapped ("ERR Error running script (call to f_<sha>):
+    @user_script:3: @user_script: 3: -OOM command not allowed ...")."""
+    if message.startswith("ERR Error running script"):
+        found = SCRIPT_REFUSAL.search(message)
+        if found:
+            return found.group(1)
+    return message.split(" ", 1)[0]
+
+
+SCRIPT_REFUSAL = re.compile(r"\s-([A-Z]{3,})\b")
+
+
 def _busy_or_misconfigured(exc: rex.ResponseError, url: str) -> errors.ConnectionError:
     """Redis refusing every command while another client's script runs (BUSY), or every
     write while it cannot persist (MISCONF: a failed RDB save, or AOF write errors)."""
-    if str(exc).startswith("BUSY "):
+    if _error_code(str(exc)) == "BUSY":
         return errors.ConnectionError(
             f"Redis at {redact(url)} is busy running another client's script or function and "
             "refuses every command until it ends: nothing was done. Wait for it, or stop it "
