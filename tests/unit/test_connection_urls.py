@@ -10,6 +10,7 @@ import structlog
 
 import streamq
 from streamq import App, ConfigurationError
+from streamq.broker.clients import opener_for
 from streamq.broker.connection import redact
 
 SECRET = "s3cr"
@@ -47,6 +48,18 @@ def test_redact_hides_a_password_with_raw_special_characters(url: str, shown: st
 ])
 def test_redact_leaves_urls_without_a_password_alone(url: str, shown: str) -> None:
     assert redact(url) == shown
+
+
+@pytest.mark.parametrize("url", [
+    "redis://localhost:1/0?client_name=svc@prod",
+    "rediss://h:6380/0?ssl_ca_certs=/etc/me@corp/ca.pem",
+    "redis://user:pw@h:1/0?client_name=svc@prod",
+])
+def test_an_at_sign_in_an_option_value_is_part_of_the_option(url: str) -> None:
+    """It was taken for the end of a user info holding the host and path, and the URL was
+    refused for a raw '/' in it."""
+    assert opener_for(url, {}) is not None
+    assert redact(url) == url.replace(":pw@", ":***@")
 
 
 @pytest.mark.parametrize("url", [url for url, _ in RAW_PASSWORDS])

@@ -128,8 +128,8 @@ def opener_for(url: str, options: dict[str, Any]) -> Opener:
     """The opener for ``url``; raises ``ValueError`` if the URL is malformed."""
     if any(char in split_userinfo(url)[1] for char in "#/?"):
         raise ValueError(
-            "the user or password has a raw '#', '/' or '?', or an option value a raw '@': "
-            "percent-encode them, as %23, %2F, %3F and %40")
+            "the user or password has a raw '#', '/' or '?': percent-encode them, as %23, "
+            "%2F and %3F")
     factory = OPENERS.get(urlsplit(url).scheme, Opener)
     return factory(url, options)
 
@@ -137,15 +137,25 @@ def opener_for(url: str, options: dict[str, Any]) -> Opener:
 def split_userinfo(url: str) -> tuple[str, str, str]:
     """``url``'s raw text as ``(scheme://, user info, rest)``, the user info ``""`` if none.
 
-    The user info runs to the last ``@``, so that all of a password with a raw ``@``, ``#``,
-    ``/`` or ``?`` is in it, where ``urlsplit`` would end the host part at the first of these.
-    A URL whose rest starts with ``/`` (``unix:///path``) has none.
+    ``urlsplit`` ends the user info at the first raw ``#``, ``/`` or ``?`` of a password;
+    here it runs to the last ``@`` before the query, so that all of such a password is in
+    it, while an ``@`` in an option value (``?client_name=svc@prod``) is not taken for its
+    end. A password with a raw ``?`` puts its ``@`` after the first ``?``: that ``@`` ends
+    the user info unless the text between them reads as an option (``key=value``). A URL
+    whose rest starts with ``/`` (``unix:///path``) has none.
     """
     head, sep, rest = url.partition("://")
-    userinfo, at, after = rest.rpartition("@")
-    if not sep or not at or rest.startswith("/"):
+    if not sep or rest.startswith("/"):
         return head + sep, "", rest
-    return head + sep, userinfo, after
+    query_at = rest.find("?")
+    before_query = rest if query_at < 0 else rest[:query_at]
+    userinfo, at, after = before_query.rpartition("@")
+    if at:
+        return head + sep, userinfo, after + rest[len(before_query):]
+    last_at = rest.rfind("@")
+    if query_at < 0 or last_at < query_at or "=" in rest[query_at:last_at]:
+        return head + sep, "", rest
+    return head + sep, rest[:last_at], rest[last_at + 1:]
 
 
 def _sentinel_db(path_db: list[str], query_db: int | None) -> int | None:
