@@ -192,6 +192,25 @@ async def test_a_batch_trims_the_oldest_but_none_of_its_own(app: App) -> None:
     assert await zmembers(ctx, ctx.keys.completed) == ["c", "d", "e"]
 
 
+async def test_a_batch_keeps_its_own_jobs_beside_others_finished_in_the_same_ms(
+    app: App,
+) -> None:
+    """Another worker's job completed in the same millisecond ties with the batch's on
+    score, and ties are ranked by id: trimming by rank deleted one of the batch's own. Only
+    jobs finished before the batch are trimmed; the next batch trims the rest."""
+    ctx = await open_ctx(app)
+    other = await start(ctx, new_job("z"), consumer="w2")
+    assert await ctx.scripts.complete(ctx.keys, "w2", NOW, 2, [finished(other)]) == [True]
+    await enqueue(ctx, new_job("a"), new_job("b"))
+    done = [finished(job) for job in await claim(ctx, "w1")]
+    assert await ctx.scripts.complete(ctx.keys, "w1", NOW, 2, done) == [True, True]
+    assert sorted(await zmembers(ctx, ctx.keys.completed)) == ["a", "b", "z"]
+    later = await start(ctx, new_job("c"))
+    assert await ctx.scripts.complete(ctx.keys, "w1", NOW + 1, 2, [finished(later)]) == [True]
+    assert await zmembers(ctx, ctx.keys.completed) == ["z", "c"]
+    assert not await exists(ctx, ctx.keys.job("a"))
+
+
 async def test_vanished_job_is_not_recreated(app: App) -> None:
     """If the job hash vanished while running, completion reports lease lost and writes no
     partial hash (a phantom completed job with no name or data)."""

@@ -84,6 +84,6 @@ end
 if #completed > 0 then
   call_batched('ZADD', {KEYS[1]}, completed)
   -- never this batch's own jobs: their results are what Job.result() waiters are told of
-  trim_finished(KEYS[1], math.max(keep, #ids), job_prefix, logs_prefix)
+  trim_finished(KEYS[1], keep, job_prefix, logs_prefix, now)
 end
 return reply

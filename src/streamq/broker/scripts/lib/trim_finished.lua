@@ -1,9 +1,15 @@
--- trim_finished(set, keep, job_prefix, logs_prefix): retention: delete the oldest finished
--- jobs (hash and log) beyond the newest `keep` in the completed or failed set.
+-- trim_finished(set, keep, job_prefix, logs_prefix, before): retention: delete the oldest
+-- finished jobs (hash and log) beyond the newest `keep` in the completed or failed set;
+-- with `before` (ms), only jobs finished before it, so that a batch finished at `before`
+-- keeps all its own (and so do other workers' finished in the same ms, or clocks ahead).
 -- ZRANGE and ZREMRANGEBYRANK rather than ZPOPMIN: ZPOPMIN replies with every score, which
 -- Redis formats as a double (snprintf) for nothing. Needs call_batched.
-local function trim_finished(set, keep, job_prefix, logs_prefix)
+local function trim_finished(set, keep, job_prefix, logs_prefix, before)
   local excess = redis.call('ZCARD', set) - keep
+  if excess > 0 and before then
+    local older = redis.call('ZCOUNT', set, '-inf', '(' .. before)
+    if older < excess then excess = older end
+  end
   if excess > 0 then
     local old = redis.call('ZRANGE', set, 0, excess - 1)
     redis.call('ZREMRANGEBYRANK', set, 0, excess - 1)
