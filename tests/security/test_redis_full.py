@@ -174,6 +174,30 @@ async def test_a_new_worker_starts_and_drains_while_full(app: App, server: Serve
     assert len((await consistent(app))["completed"]) == 5
 
 
+async def test_a_group_missing_while_full_is_reported_not_taken_as_there(
+    app: App, server: Server
+) -> None:
+    """prepare took any error from XGROUP CREATE for "the group exists": with Redis full,
+    creating a missing group fails with OOM, and the queue was reported prepared without
+    it (every claim then failed with NOGROUP). It raises RedisFull; once there is room,
+    the group is created."""
+    await app.queue().enqueue("x", None)
+    admin = server.client()
+    try:
+        admin.delete(app.queue().keys.ready[3])
+    finally:
+        admin.close()
+    set_full(server, True)
+    fresh = App(server.url, namespace=app.namespace)
+    try:
+        with pytest.raises(RedisFull):
+            await fresh.queue().counts()
+        set_full(server, False)
+        assert (await fresh.queue().counts())["waiting"] == 1
+    finally:
+        await fresh.aclose()
+
+
 async def test_retry_paths_degrade_cleanly_while_full(app: App, server: Server) -> None:
     """queue.promote and queue.retry start with a memory-growing write: while Redis is full
     each raises RedisFull and leaves the job exactly as it was; once there is room, both

@@ -18,9 +18,24 @@ untouched: a full Redis (maxmemory) refuses any write, and a worker starting the
 still be able to drain the queue. ]]
 local meta = redis.call('HMGET', KEYS[1], 'created', 'schema')
 local created = 0
+-- Read, not created and caught: XGROUP CREATE of a group that exists answers OOM rather
+-- than BUSYGROUP on a full Redis, which would hide a group that is missing.
+local function has_group(stream)
+  local groups = redis.pcall('XINFO', 'GROUPS', stream)
+  if type(groups) ~= 'table' or groups.err then return false end  -- no such stream
+  for _, g in ipairs(groups) do
+    for i = 1, #g - 1, 2 do
+      if g[i] == 'name' and g[i + 1] == ARGV[1] then return true end
+    end
+  end
+  return false
+end
+
 for p = 0, 9 do
-  local r = redis.pcall('XGROUP', 'CREATE', KEYS[2 + p], ARGV[1], '0', 'MKSTREAM')
-  if type(r) ~= 'table' or not r.err then created = created + 1 end
+  if not has_group(KEYS[2 + p]) then
+    redis.call('XGROUP', 'CREATE', KEYS[2 + p], ARGV[1], '0', 'MKSTREAM')
+    created = created + 1
+  end
 end
 if created == 0 and meta[1] and meta[2] == ARGV[2] then return {0, 0, 1} end
 local had_meta = redis.call('HSETNX', KEYS[1], 'created', ARGV[3])
