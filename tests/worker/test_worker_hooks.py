@@ -11,7 +11,7 @@ import time
 import pytest
 import structlog
 
-from streamq import App, Backoff, ConfigurationError, Job, JobState, StreamqError
+from streamq import App, Backoff, ConfigurationError, Fail, Job, JobState, StreamqError
 from streamq.errors import HookFailed
 from streamq.hooks import JobOutcome
 
@@ -199,6 +199,31 @@ async def test_after_hooks_run_later_see_the_outcome_a_failing_hook_made(app: Ap
     await app.worker().run(burst=True)
     assert await job.result(timeout=5) == "ok"
     assert seen == ["retrying", "completed"]
+
+
+async def test_a_failing_after_hook_does_not_retry_a_job_that_failed_for_good(
+    app: App,
+) -> None:
+    """The processor raised Fail (no retry): an after hook that raises as well used to turn
+    the attempt into a retryable failure, and the job ran again. It stays failed, and its
+    error keeps the processor's reason beside the hook's."""
+    runs: list[int] = []
+
+    @app.after_job
+    async def broken(job: Job, outcome: JobOutcome) -> None:
+        raise ValueError("cannot export span")
+
+    @app.processor("p", attempts=3)
+    async def p(job: Job) -> None:
+        runs.append(job.attempt)
+        raise Fail("bad address")
+
+    job = await app.enqueue("p")
+    await app.worker().run(burst=True)
+    info = await app.queue().get_job(job.id)
+    assert info is not None and info.state is JobState.FAILED
+    assert runs == [1]
+    assert "bad address" in (info.error or "") and "broken failed" in (info.error or "")
 
 
 async def test_failing_startup_hook_stops_the_worker_before_any_job(app: App) -> None:

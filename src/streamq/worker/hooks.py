@@ -74,12 +74,27 @@ async def around_job(
             await after(handle, seen)
         except Exception as exc:
             if failure is None:
-                note = (" (the processor had completed; its result is discarded)"
-                        if isinstance(outcome, Completed) else "")
-                failure = failed(f"after_job hook {hook_name(after)} failed{note}: "
-                                 f"{type(exc).__name__}: {exc}", traceback.format_exc())
+                failure = _hook_failed(outcome, failed, f"after_job hook {hook_name(after)}",
+                                       exc)
                 seen = public(failure, duration)
     return outcome if failure is None else failure
+
+
+def _hook_failed(
+    outcome: Outcome, failed: Callable[[str, str], Failed], hook: str, exc: Exception
+) -> Failed:
+    """The attempt's outcome once an after-job hook raised: a failure, retried while
+    attempts are left, unless the attempt had already failed for good (``Fail``, or its
+    last attempt), which stays so."""
+    if isinstance(outcome, Completed):
+        note = " (the processor had completed; its result is discarded)"
+    else:
+        note = f" (the attempt had failed: {outcome.error})"
+    failure = failed(f"{hook} failed{note}: {type(exc).__name__}: {exc}",
+                     traceback.format_exc())
+    if isinstance(outcome, Failed) and outcome.retry_delay_ms is None:
+        return failure._replace(retry_delay_ms=None)
+    return failure
 
 
 def fire_soft_timeout(hooks: list[SoftTimeoutHook], handle: Job, timeout: float) -> None:
