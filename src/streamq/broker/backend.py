@@ -30,7 +30,7 @@ class Backend:
         """The waiters on jobs of ``keys``'s tier (``Job.result``), and their reader."""
         watch = self.result_watches.get(keys.tier)
         if watch is None:
-            watch = ResultWatch(self.client, keys, self.connection.wakeup)
+            watch = ResultWatch(self.connection, keys)
             self.result_watches[keys.tier] = watch
         return watch
 

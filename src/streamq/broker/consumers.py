@@ -44,7 +44,7 @@ class BlockingReader:
         with translate_errors(self._connection.url):
             reply, paused = await self._read(block_ms)
         return [
-            _delivered(self._priority[stream], entry, _field_dict(fields), paused != "1")
+            _delivered(self._priority[stream], entry, field_dict(fields), paused != "1")
             for stream, entries in (reply.items() if isinstance(reply, dict) else reply or ())
             for entry, fields in entries
             if fields
@@ -75,7 +75,8 @@ class BlockingReader:
             self._client = None
 
 
-def _field_dict(fields: dict[str, str] | list[str]) -> dict[str, str]:
+def field_dict(fields: dict[str, str] | list[str]) -> dict[str, str]:
+    """An entry's fields as a dict (a RESP2 reply read raw gives a flat list)."""
     if isinstance(fields, dict):
         return fields
     return dict(zip(fields[::2], fields[1::2], strict=True))

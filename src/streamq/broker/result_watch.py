@@ -30,9 +30,14 @@ from typing import TYPE_CHECKING, Protocol
 import redis.asyncio as aioredis
 
 from streamq.broker import reads
+from streamq.broker.clients import close_client
+from streamq.broker.connection import SOCKET_TIMEOUT_S
+from streamq.broker.consumers import field_dict
 from streamq.broker.keys import QueueKeys
+from streamq.broker.multiplex import Multiplexer
 
 if TYPE_CHECKING:
+    from streamq.broker.connection import Connection
     from streamq.broker.wakeup import Wakeup
 
 BLOCK_MS = 5_000
@@ -51,13 +56,18 @@ class Waiter(Protocol):
 class ResultWatch:
     """The waiters on jobs of one tier, and the reader of its events stream."""
 
-    def __init__(self, client: aioredis.Redis, keys: QueueKeys, wakeup: Wakeup | None) -> None:
-        self._client, self._keys, self._wakeup = client, keys, wakeup
+    def __init__(self, connection: Connection, keys: QueueKeys) -> None:
+        self._connection, self._keys, self._wakeup = connection, keys, connection.wakeup
+        self._blocking: aioredis.Redis | None = None
+        self._multiplexer: Multiplexer | None = None
+        """The reader's connection, its own: closing it ends a read at once (redis-py lets a
+        cancelled read run to its end, up to BLOCK_MS). A cluster's client has none."""
         self._waiters: dict[str, set[_EventWaiter]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._after: str | None = None
         """The last event read, while a failed reader is to go on from it."""
         self._starting = asyncio.Lock()
+        self._closing = False
 
     @contextlib.asynccontextmanager
     async def waiting_for(self, job_id: str) -> AsyncIterator[Waiter]:
@@ -82,33 +92,56 @@ class ResultWatch:
         async with self._starting:
             if self._reader is not None and not self._reader.done():
                 return
-            after = self._after or await reads.last_event_id(self._client, self._keys)
+            after = self._after or await reads.last_event_id(self._connection.client,
+                                                             self._keys)
             self._reader = asyncio.get_running_loop().create_task(self._read(after))
 
     async def aclose(self) -> None:
         """Stop the reader (the App is closing its connection)."""
+        self._closing = True
         reader, self._reader = self._reader, None
         if reader is not None and not reader.done():
             reader.cancel()
+        if self._multiplexer is not None:
+            await self._multiplexer.aclose()
+            self._multiplexer = None
+        if self._blocking is not None:
+            await close_client(self._blocking)
+            self._blocking = None
+        if reader is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
 
     async def _read(self, after: str) -> None:
         try:
             while self._waiters:
-                for entry_id, fields in await reads.events_after(
-                        self._client, self._keys, after, BLOCK_MS):
+                for entry_id, fields in await self._events_after(after):
                     after = entry_id
                     for job_id in _jobs_named(fields):
                         for waiter in self._waiters.get(job_id, ()):
                             waiter.woken.set()
             self._after = None
         except Exception:
+            if self._closing:
+                return
             self._after = after
             await asyncio.sleep(FAILED_READ_PAUSE_S)  # no read-wake-read loop while it fails
             for waiters in self._waiters.values():
                 for waiter in waiters:
                     waiter.woken.set()
+
+
+    async def _events_after(self, after: str) -> list[tuple[str, dict[str, str]]]:
+        if self._blocking is None:
+            self._blocking = self._connection.blocking_client()
+            if not self._connection.is_cluster:
+                self._multiplexer = Multiplexer(self._blocking, SOCKET_TIMEOUT_S)
+        if self._multiplexer is None:
+            return await reads.events_after(self._blocking, self._keys, after, BLOCK_MS)
+        reply = await self._multiplexer.execute("XREAD", "COUNT", 1000, "BLOCK", BLOCK_MS,
+                                                "STREAMS", self._keys.events, after)
+        return [(entry_id, field_dict(fields))
+                for _, entries in reply or () for entry_id, fields in entries]
 
 
 class _EventWaiter:
