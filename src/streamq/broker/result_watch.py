@@ -130,7 +130,6 @@ class ResultWatch:
                 for waiter in waiters:
                     waiter.woken.set()
 
-
     async def _events_after(self, after: str) -> list[tuple[str, dict[str, str]]]:
         if self._blocking is None:
             self._blocking = self._connection.blocking_client()
