@@ -18,8 +18,8 @@ untouched: a full Redis (maxmemory) refuses any write, and a worker starting the
 still be able to drain the queue. ]]
 local meta = redis.call('HMGET', KEYS[1], 'created', 'schema')
 local created = 0
--- Read, not created and caught: XGROUP CREATE of a group that exists answers OOM rather
--- than BUSYGROUP on a full Redis, which would hide a group that is missing.
+-- Looked up rather than created with the error caught: on a full Redis, XGROUP CREATE
+-- answers OOM whether or not the group exists, so a missing group went unnoticed.
 local function has_group(stream)
   local groups = redis.pcall('XINFO', 'GROUPS', stream)
   if type(groups) ~= 'table' or groups.err then return false end  -- no such stream
