@@ -41,6 +41,9 @@ if TYPE_CHECKING:
     from streamq.broker.wakeup import Wakeup
 
 BLOCK_MS = 5_000
+CLUSTER_BLOCK_MS = 1_000
+"""A cluster client's read cannot be cut short (closing it mid-read makes it reconnect), so
+closing the App waits for the read to end."""
 RECHECK_S = 5.0
 FAILED_READ_PAUSE_S = 1.0
 
@@ -61,7 +64,8 @@ class ResultWatch:
         self._blocking: aioredis.Redis | None = None
         self._multiplexer: Multiplexer | None = None
         """The reader's connection, its own: closing it ends a read at once (redis-py lets a
-        cancelled read run to its end, up to BLOCK_MS). A cluster's client has none."""
+        cancelled read run to its end, up to BLOCK_MS). A cluster's reader has none, and
+        reads for CLUSTER_BLOCK_MS at a time."""
         self._waiters: dict[str, set[_EventWaiter]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._after: str | None = None
@@ -105,16 +109,16 @@ class ResultWatch:
         if self._multiplexer is not None:
             await self._multiplexer.aclose()
             self._multiplexer = None
-        if self._blocking is not None:
-            await close_client(self._blocking)
-            self._blocking = None
-        if reader is not None:
+        if reader is not None:  # a cluster's read ends within CLUSTER_BLOCK_MS
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
+        if self._blocking is not None:  # not before: a cluster client would reconnect
+            await close_client(self._blocking)
+            self._blocking = None
 
     async def _read(self, after: str) -> None:
         try:
-            while self._waiters:
+            while self._waiters and not self._closing:
                 for entry_id, fields in await self._events_after(after):
                     after = entry_id
                     for job_id in _jobs_named(fields):
@@ -136,7 +140,8 @@ class ResultWatch:
             if not self._connection.is_cluster:
                 self._multiplexer = Multiplexer(self._blocking, SOCKET_TIMEOUT_S)
         if self._multiplexer is None:
-            return await reads.events_after(self._blocking, self._keys, after, BLOCK_MS)
+            return await reads.events_after(self._blocking, self._keys, after,
+                                            CLUSTER_BLOCK_MS)
         reply = await self._multiplexer.execute("XREAD", "COUNT", 1000, "BLOCK", BLOCK_MS,
                                                 "STREAMS", self._keys.events, after)
         return [(entry_id, field_dict(fields))
