@@ -2,22 +2,24 @@
 -- finished jobs (hash and log) beyond the newest `keep` in the completed or failed set;
 -- with `before` (ms), only jobs finished before it, so that a batch finished at `before`
 -- keeps all its own (and so do other workers' finished in the same ms, or clocks ahead).
--- ZRANGE and ZREMRANGEBYRANK rather than ZPOPMIN: ZPOPMIN replies with every score, which
--- Redis formats as a double (snprintf) for nothing. Needs call_batched.
+-- ZRANGE (ZRANGEBYSCORE) and ZREMRANGEBYRANK rather than ZPOPMIN: ZPOPMIN replies with
+-- every score, which Redis formats as a double (snprintf) for nothing. Only commands the
+-- documented ACL grants (docs/security.md). Needs call_batched.
 local function trim_finished(set, keep, job_prefix, logs_prefix, before)
   local excess = redis.call('ZCARD', set) - keep
-  if excess > 0 and before then
-    local older = redis.call('ZCOUNT', set, '-inf', '(' .. before)
-    if older < excess then excess = older end
+  if excess <= 0 then return end
+  local old
+  if before then  -- the lowest ranks too: every job finished earlier ranks below the rest
+    old = redis.call('ZRANGEBYSCORE', set, '-inf', '(' .. before, 'LIMIT', 0, excess)
+  else
+    old = redis.call('ZRANGE', set, 0, excess - 1)
   end
-  if excess > 0 then
-    local old = redis.call('ZRANGE', set, 0, excess - 1)
-    redis.call('ZREMRANGEBYRANK', set, 0, excess - 1)
-    local doomed = {}
-    for _, id in ipairs(old) do
-      doomed[#doomed + 1] = job_prefix .. id
-      doomed[#doomed + 1] = logs_prefix .. id
-    end
-    call_batched('DEL', {}, doomed)
+  if #old == 0 then return end
+  redis.call('ZREMRANGEBYRANK', set, 0, #old - 1)
+  local doomed = {}
+  for _, id in ipairs(old) do
+    doomed[#doomed + 1] = job_prefix .. id
+    doomed[#doomed + 1] = logs_prefix .. id
   end
+  call_batched('DEL', {}, doomed)
 end
