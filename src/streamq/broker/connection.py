@@ -325,7 +325,7 @@ def _refusal(exc: rex.ResponseError, url: str) -> errors.StreamqError | None:
             "keep_failed). See docs/operations.md, 'Redis is full'"
         )
     if code in ("BUSY", "MISCONF"):
-        return _busy_or_misconfigured(exc, url)
+        return _busy_or_misconfigured(code, url)
     if code == "NOREPLICAS":
         return errors.ConnectionError(
             f"Redis at {redact(url)} refused the write ({exc}): fewer replicas are in sync "
@@ -349,10 +349,10 @@ def _error_code(message: str) -> str:
 SCRIPT_REFUSAL = re.compile(r"\s-([A-Z]{3,})\b")
 
 
-def _busy_or_misconfigured(exc: rex.ResponseError, url: str) -> errors.ConnectionError:
+def _busy_or_misconfigured(code: str, url: str) -> errors.ConnectionError:
     """Redis refusing every command while another client's script runs (BUSY), or every
     write while it cannot persist (MISCONF: a failed RDB save, or AOF write errors)."""
-    if _error_code(str(exc)) == "BUSY":
+    if code == "BUSY":
         return errors.ConnectionError(
             f"Redis at {redact(url)} is busy running another client's script or function and "
             "refuses every command until it ends: nothing was done. Wait for it, or stop it "
