@@ -317,6 +317,66 @@ async def test_a_failing_soft_timeout_hook_does_not_touch_the_job(app: App) -> N
     assert any(e["event"] == "on_soft_timeout hook failed" for e in logs)
 
 
+async def test_the_worker_waits_for_a_running_soft_timeout_hook_before_on_shutdown(
+    app: App,
+) -> None:
+    """The job finishes while its soft-timeout hook still runs: the worker stops only once
+    the hook is done, so on_shutdown cannot close a client the hook is using."""
+    calls: list[str] = []
+
+    @app.on_soft_timeout
+    async def page(job: Job, timeout: float) -> None:
+        await asyncio.sleep(0.3)
+        calls.append("paged")
+
+    @app.on_shutdown
+    async def close_clients() -> None:
+        calls.append("shutdown")
+
+    @app.processor("slow", timeout=0.2)
+    async def slow(job: Job) -> str:
+        await asyncio.sleep(0.17)
+        return "ok"
+
+    job = await app.enqueue("slow")
+    await app.worker().run(burst=True)
+    assert await job.result(timeout=1) == "ok"
+    assert calls == ["paged", "shutdown"]
+
+
+async def test_a_soft_timeout_hook_still_running_long_after_stop_is_cancelled(
+    app: App, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("streamq.worker.hooks.SOFT_TIMEOUT_HOOKS_WAIT_S", 0.2)
+    calls: list[str] = []
+
+    @app.on_soft_timeout
+    async def stuck(job: Job, timeout: float) -> None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            calls.append("hook cancelled")
+            raise
+
+    @app.on_shutdown
+    async def close_clients() -> None:
+        calls.append("shutdown")
+
+    @app.processor("slow", timeout=0.2)
+    async def slow(job: Job) -> str:
+        await asyncio.sleep(0.17)
+        return "ok"
+
+    await app.enqueue("slow")
+    started = time.monotonic()
+    with structlog.testing.capture_logs() as logs:
+        await app.worker().run(burst=True)
+    assert time.monotonic() - started < 5
+    assert calls == ["hook cancelled", "shutdown"]
+    [warning] = [e for e in logs if e["event"].startswith("on_soft_timeout hooks still")]
+    assert warning["count"] == 1
+
+
 def test_hooks_must_be_async_functions_with_the_right_arguments() -> None:
     app = App("memory://")
 

@@ -20,8 +20,10 @@ if TYPE_CHECKING:
     from streamq.job import Job
 
 log = structlog.get_logger("streamq.worker")
-_soft_timeout_tasks: set[asyncio.Task[None]] = set()
-"""Running soft-timeout hooks (asyncio keeps only weak references to tasks)."""
+
+SOFT_TIMEOUT_HOOKS_WAIT_S = 5.0
+"""How long a stopping worker waits for its soft-timeout hooks still running, before it
+cancels them and runs the on_shutdown hooks."""
 
 
 async def run_startup(hooks: Hooks) -> None:
@@ -97,13 +99,39 @@ def _hook_failed(
     return failure
 
 
-def fire_soft_timeout(hooks: list[SoftTimeoutHook], handle: Job, timeout: float) -> None:
-    """Start each soft-timeout hook in a task of its own (the job keeps running). Called from
-    a loop callback that carries the job task's context, so the tasks inherit it."""
-    for fn in hooks:
-        task = asyncio.get_running_loop().create_task(_soft_timeout(fn, handle, timeout))
-        _soft_timeout_tasks.add(task)
-        task.add_done_callback(_soft_timeout_tasks.discard)
+class SoftTimeouts:
+    """Runs an App's soft-timeout hooks for one tier of a worker, each beside its job in a
+    task of its own, and keeps those tasks (asyncio holds only weak references to them) so
+    that the stopping worker waits for them before its on_shutdown hooks close what they
+    may use."""
+
+    __slots__ = ("_hooks", "_tasks")
+
+    def __init__(self, hooks: Hooks) -> None:
+        self._hooks = hooks
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def fire(self, handle: Job, timeout: float) -> None:
+        """Start each soft-timeout hook (the job keeps running). Called from a loop callback
+        that carries the job task's context, so the tasks inherit it."""
+        for fn in self._hooks.soft_timeout:
+            task = asyncio.get_running_loop().create_task(_soft_timeout(fn, handle, timeout))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def settle(self) -> None:
+        """Wait up to ``SOFT_TIMEOUT_HOOKS_WAIT_S`` for the hooks still running, then cancel
+        the rest."""
+        if not self._tasks:
+            return
+        wait = SOFT_TIMEOUT_HOOKS_WAIT_S
+        _, pending = await asyncio.wait(set(self._tasks), timeout=wait)
+        if pending:
+            log.warning("on_soft_timeout hooks still running when the worker stopped were "
+                        "cancelled", count=len(pending), waited_s=wait)
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=1.0)
 
 
 async def _soft_timeout(fn: SoftTimeoutHook, handle: Job, timeout: float) -> None:

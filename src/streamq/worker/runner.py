@@ -16,12 +16,12 @@ from streamq.job import Job
 from streamq.outcomes import Fail, Retry
 from streamq.scheduling.backoff import Backoff, describe, first_delay
 from streamq.worker.deadline import SOFT_TIMEOUT_SHARE, Deadline
-from streamq.worker.hooks import around_job, fire_soft_timeout
+from streamq.worker.hooks import SoftTimeouts, around_job
 from streamq.worker.outcome import Completed, Failed, Outcome
 
 if TYPE_CHECKING:
     from streamq.config import TierSettings
-    from streamq.hooks import Hooks, SoftTimeoutHook
+    from streamq.hooks import Hooks
     from streamq.processor import Processor
     from streamq.queue import Queue
 
@@ -52,12 +52,12 @@ def _retry_later(
 
 async def run_job(
     job: ClaimedJob, processor: Processor | None, queue: Queue, settings: TierSettings,
-    hooks: Hooks | None = None,
+    hooks: Hooks | None = None, soft: SoftTimeouts | None = None,
 ) -> Outcome:
     """Run ``job`` once and say what should happen to it. Never raises but for the worker's
     own cancellation: what the job, its stored options or a hook raise is an outcome, so a
     job never stays ACTIVE in a worker that lives on. ``hooks``: the App's, run around the
-    attempt (see ``worker/hooks.py``)."""
+    attempt; ``soft`` runs its soft-timeout hooks (see ``worker/hooks.py``)."""
     if processor is None:
         return Failed(
             f"unknown job type {job.name!r}: no processor is registered for it in the worker "
@@ -71,7 +71,6 @@ async def run_job(
                    else processor.backoff or settings.backoff)
         timeout = options.get("timeout") or processor.timeout or settings.timeout_s
         handle = Job(queue, job.id, job.name, data, job.attempt, job.attempts)
-        soft = hooks.soft_timeout if hooks is not None else []
         if hooks is None or not hooks.around_job:
             return await _attempt(processor, handle, job, backoff, timeout, settings, soft)
         return await around_job(
@@ -99,7 +98,7 @@ def _cancelled_by_worker() -> bool:
 
 async def _attempt(
     processor: Processor, handle: Job, job: ClaimedJob, backoff: Backoff,
-    timeout: float | None, settings: TierSettings, soft: list[SoftTimeoutHook],
+    timeout: float | None, settings: TierSettings, soft: SoftTimeouts | None,
 ) -> Outcome:
     """One call of the processor, within its timeout, as an outcome."""
     try:
@@ -135,7 +134,7 @@ class _TimedOut(Exception):
 
 
 async def _with_timeout(
-    processor: Processor, handle: Job, timeout: float, soft: list[SoftTimeoutHook]
+    processor: Processor, handle: Job, timeout: float, soft: SoftTimeouts | None
 ) -> Any:
     task = asyncio.current_task()
     assert task is not None
@@ -150,8 +149,8 @@ async def _with_timeout(
         deadline.withdraw()
 
 
-def _soft_warning(handle: Job, timeout: float, soft: list[SoftTimeoutHook]) -> None:
+def _soft_warning(handle: Job, timeout: float, soft: SoftTimeouts | None) -> None:
     log.warning("job near its timeout", job_id=handle.id, job=handle.name, tier=handle.tier,
                 attempt=handle.attempt, timeout_s=timeout, share=f"{SOFT_TIMEOUT_SHARE:.0%}")
-    if soft:
-        fire_soft_timeout(soft, handle, timeout)
+    if soft is not None:
+        soft.fire(handle, timeout)

@@ -18,6 +18,7 @@ from streamq.broker.consumers import BlockingReader, retire_consumer
 from streamq.broker.records import ClaimedJob, Delivered, Finished
 from streamq.broker.scripts import Claimed, RateLimited
 from streamq.errors import ConnectionError, QueueStateLost
+from streamq.worker.hooks import SoftTimeouts
 from streamq.worker.runner import Completed, run_job
 from streamq.worker.running import Early, Running, confirm_early, log_task_error
 from streamq.worker.scheduler import fire_due
@@ -75,6 +76,7 @@ class TierRunner:
         self._grace_scope: anyio.CancelScope | None = None
         self._idle_scope: anyio.CancelScope | None = None
         self.upkeep = Upkeep(self)
+        self.soft_timeouts = SoftTimeouts(app.hooks)
         self._reader: BlockingReader | None = None
 
     # ----------------------------------------------------------------- lifecycle
@@ -337,7 +339,7 @@ class TierRunner:
         started = time.monotonic()
         try:
             outcome = await run_job(job, self.app.processors.get(job.name), self.queue,
-                                    self.settings, self.app.hooks)
+                                    self.settings, self.app.hooks, self.soft_timeouts)
         except asyncio.CancelledError:
             if running.cancelled:
                 return

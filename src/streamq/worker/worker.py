@@ -78,6 +78,7 @@ class Worker:
             try:
                 await self._run_tiers(burst)
             finally:
+                await asyncio.gather(*(r.soft_timeouts.settle() for r in self.runners))
                 await run_shutdown(self.app.hooks)
         finally:
             restore()
