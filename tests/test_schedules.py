@@ -3,12 +3,14 @@ several workers, updates, pause/resume, unschedule, misfire, jitter, validation.
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pydantic
 import pytest
+import structlog
 
 from streamq import (
     App,
@@ -17,6 +19,7 @@ from streamq import (
     Job,
     JobState,
     ScheduleNotFound,
+    StreamqError,
     Tier,
     UnknownJobType,
 )
@@ -137,6 +140,38 @@ async def test_moving_a_schedule_to_another_tier(clock_app: App) -> None:
     await clock_app.schedule("job", every=60, tier="high")
     assert [(s.key, s.tier) for s in await clock_app.schedules()] == [("job", "high")]
     assert await clock_app.schedules("standard") == []
+
+
+async def test_a_paused_schedule_moved_to_another_tier_stays_paused(
+    clock_app: App, clock: FakeClock,
+) -> None:
+    """An operator's pause survives a deploy that moves the schedule (docs/scheduling.md)."""
+    await clock_app.schedule("job", every=60, tier="standard")
+    await clock_app.pause_schedule("job")
+    await clock_app.schedule("job", every=60, tier="high")
+    [moved] = await clock_app.schedules()
+    assert (moved.tier, moved.paused, moved.next_run) == ("high", True, None)
+    clock.advance(150)
+    await fire(clock_app, "high")
+    assert await sched_jobs(clock_app, "high") == []
+    assert await clock_app.resume_schedule("job") is True
+
+
+async def test_a_move_that_fails_leaves_the_schedule_in_its_old_tier(
+    clock_app: App, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The old tier's copy is deleted only once the new tier holds the schedule."""
+    await clock_app.schedule("job", every=60, tier="standard")
+    backend = await clock_app.backend()
+
+    async def lost(*args: Any, **kwargs: Any) -> None:
+        raise StreamqError("Redis went away")
+
+    monkeypatch.setattr(backend.scripts, "schedule", lost)
+    with pytest.raises(StreamqError, match="went away"):
+        await clock_app.schedule("job", every=60, tier="high")
+    monkeypatch.undo()
+    assert [(s.key, s.tier) for s in await clock_app.schedules()] == [("job", "standard")]
 
 
 async def test_pause_and_resume(clock_app: App, clock: FakeClock) -> None:
@@ -296,6 +331,34 @@ async def test_a_full_tier_holds_its_tick_and_looks_again_later(
     await queue.remove(filler.id)
     assert await fire(app) == LOOK_EVERY_S
     assert await sched_jobs(app) == [f"sched:job:{START_MS + 60_000}"]
+
+
+@pytest.mark.parametrize("damage", [
+    {"cron": "0 2 * *", "every_ms": None}, {"every_ms": 0}, {"every_ms": "60000"},
+    {"jitter_ms": "5"}, {"tz": "Mars/Olympus_Mons"}, {"priority": 12}, {"misfire": "twice"},
+    {"timeout_s": 0}, {"v": 2}, {"attempts": 0},
+], ids=repr)
+async def test_a_definition_with_a_bad_value_is_skipped_not_fatal(
+    clock_app: App, clock: FakeClock, damage: dict[str, Any],
+) -> None:
+    """Every field present but one wrong (damaged, or another version's meaning): the
+    scheduler skips it as an unreadable definition instead of raising out of the worker,
+    schedules() leaves it out, and resuming it says to schedule it again."""
+    await clock_app.schedule("job", every=60, tier="standard")
+    await clock_app.schedule("other", every=60, tier="standard")
+    backend = await clock_app.backend()
+    keys = clock_app.queue().keys
+    definition = json.loads(await backend.client.hget(keys.schedules, "job"))
+    await backend.client.hset(keys.schedules, "job", json.dumps({**definition, **damage}))
+    clock.advance(60)
+    with structlog.testing.capture_logs() as logs:
+        await fire(clock_app)
+        assert [s.key for s in await clock_app.schedules()] == ["other"]
+    assert await sched_jobs(clock_app) == [f"sched:other:{START_MS + 60_000}"]
+    assert any(e["event"].startswith("cannot read schedule") for e in logs)
+    await clock_app.pause_schedule("job")
+    with pytest.raises(StreamqError, match="schedule it again"):
+        await clock_app.resume_schedule("job")
 
 
 async def test_an_unreadable_schedule_is_skipped_and_scheduling_again_repairs_it(

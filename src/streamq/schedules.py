@@ -58,16 +58,21 @@ async def schedule(
     first = definition.next_after(now_ms)
     keys = app.queue(tier_name).keys
     backend = await app.backend(keys)
-    for other in await store.tiers_holding(backend.client, _all_keys(app), definition.key):
-        if other != tier_name:  # moved to another tier: the old one must not fire too
-            await backend.scripts.unschedule(app.queue(other).keys, definition.key)
+    holders = await store.tiers_holding(backend.client, _all_keys(app), definition.key)
+    moved_from = [app.queue(other).keys for other in holders if other != tier_name]
+    paused = bool(moved_from) and await store.paused_in(backend.client, moved_from,
+                                                         definition.key)
     for _ in range(MAX_TRIES):
         current = await store.definition(backend.client, keys, definition.key)
         stored = None if current is None else _readable(current)
         same_timing = stored is not None and stored.timing == definition.timing
         done = await backend.scripts.schedule(keys, definition.key, definition.to_json(), first,
-                                              current, same_timing)
+                                              current, same_timing, paused)
         if done is not None:
+            # Moved: the old tiers must not fire it too. Deleted only once the new tier
+            # holds it, so that an error in between leaves it in both, never in none.
+            for old in moved_from:
+                await backend.scripts.unschedule(old, definition.key)
             return await _info(backend, keys, definition.key)
     raise StreamqError(f"schedule {definition.key!r} is being changed by other processes at "
                        "the same time; try again")
@@ -136,6 +141,10 @@ async def set_paused(app: App, key: str, paused: bool) -> bool:
             text = await store.definition(backend.client, keys, key)
             if text is None:
                 raise ScheduleNotFound(key)
-            next_ms = Schedule.from_json(text).next_after(app.now_ms())
+            stored = _readable(text)
+            if stored is None:
+                raise StreamqError(f"schedule {key!r} cannot be read by this version (the log "
+                                   "says why); schedule it again to repair it")
+            next_ms = stored.next_after(app.now_ms())
         changed |= await backend.scripts.pause_schedule(keys, key, paused, next_ms)
     return changed

@@ -55,3 +55,13 @@ async def test_paused_stays_paused_and_never_removes_tick(app: App) -> None:
     await ctx.scripts.schedule(ctx.keys, "j", "d", None, None, False)
     assert await zscore(ctx, ctx.keys.ticks, "j") is None
     assert await stored(ctx, "j") == "d"
+
+
+async def test_paused_flag_pauses_what_it_writes(app: App) -> None:
+    """A schedule moving here from a tier where it was paused arrives paused."""
+    ctx = await open_ctx(app)
+    assert await ctx.scripts.schedule(ctx.keys, "k", "d1", NOW, None, False, True) is True
+    assert await zscore(ctx, ctx.keys.ticks, "k") == float("inf")
+    await ctx.scripts.schedule(ctx.keys, "j", "d", NOW, None, False)
+    assert await ctx.scripts.schedule(ctx.keys, "j", "d2", NOW, "d", True, True) is False
+    assert await zscore(ctx, ctx.keys.ticks, "j") == float("inf")

@@ -32,14 +32,15 @@ class ScheduleScripts:
 
     async def schedule(
         self, keys: QueueKeys, key: str, definition: str, next_ms: int | None,
-        expected: str | None, keep_tick: bool,
+        expected: str | None, keep_tick: bool, paused: bool = False,
     ) -> bool | None:
-        """Upsert a definition if the stored one is still ``expected`` (None: absent).
-        Returns True if created, False if updated, None if it changed meanwhile (retry)."""
+        """Upsert a definition if the stored one is still ``expected`` (None: absent), and
+        pause it if ``paused``. Returns True if created, False if updated, None if it
+        changed meanwhile (retry)."""
         reply = await self._run(
             "schedule", (keys.schedules, keys.ticks),
             [key, definition, -1 if next_ms is None else next_ms, expected or "",
-             int(keep_tick)])
+             int(keep_tick), int(paused)])
         if reply[0] == STALE:
             return None
         return bool(reply[1])
@@ -140,3 +141,12 @@ async def tiers_holding(client: aioredis.Redis, keyss: list[QueueKeys], key: str
             pipe.hexists(keys.schedules, key)
         found = await pipe.execute()
     return [keys.tier for keys, present in zip(keyss, found, strict=True) if present]
+
+
+async def paused_in(client: aioredis.Redis, keyss: list[QueueKeys], key: str) -> bool:
+    """Whether the schedule ``key`` is paused in any of the tiers ``keyss``."""
+    async with client.pipeline(transaction=False) as pipe:
+        for keys in keyss:
+            pipe.zscore(keys.ticks, key)
+        scores = await pipe.execute()
+    return any(score is not None and math.isinf(score) for score in scores)

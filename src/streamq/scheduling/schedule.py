@@ -53,12 +53,17 @@ class Schedule:
 
     @classmethod
     def from_json(cls, text: str, paused: bool = False) -> Schedule:
-        """A definition stored by :meth:`to_json`."""
+        """A definition stored by :meth:`to_json`, checked as :func:`build` checks a new one:
+        ``ValueError``, ``KeyError`` or ``TypeError`` if this version cannot use it (written
+        by another version, or damaged), so that no worker fails on it at its tick."""
         d = codec.decode(text)
-        return cls(key=d["key"], name=d["name"], tier=d["tier"], cron=d["cron"],
-                   every_ms=d["every_ms"], tz=d["tz"], data=d["data"], misfire=d["misfire"],
-                   jitter_ms=d["jitter_ms"], priority=d["priority"], attempts=d["attempts"],
-                   timeout_s=d["timeout_s"], paused=paused)
+        if not isinstance(d, dict) or d.get("v") != FORMAT_VERSION:
+            raise ValueError(f"not a version {FORMAT_VERSION} schedule definition")
+        return _checked(key=d["key"], name=d["name"], tier=d["tier"], cron_expr=d["cron"],
+                        every_ms=d["every_ms"], tz=d["tz"], data=d["data"],
+                        misfire=d["misfire"], jitter_ms=d["jitter_ms"],
+                        priority=d["priority"], attempts=d["attempts"],
+                        timeout_s=d["timeout_s"], paused=paused)
 
     @property
     def timing(self) -> tuple[str | None, int | None, str]:
@@ -130,6 +135,24 @@ def build(
     attempts: int | None, timeout: Duration | None,
 ) -> Schedule:
     """Validate a schedule's options (``data_json`` already checked) and build it."""
+    if every is not None and tz is not None:
+        raise ConfigurationError("tz applies to cron= only: every= ticks are absolute "
+                                 "(multiples of the interval since the epoch)")
+    return _checked(
+        key=key, name=name, tier=tier, cron_expr=cron_expr,
+        every_ms=None if every is None else cron.check_every(every), tz=tz or "UTC",
+        data=codec.decode(data_json), misfire=misfire, jitter_ms=to_ms(jitter, "jitter"),
+        priority=priority, attempts=attempts,
+        timeout_s=None if timeout is None else to_seconds(timeout, "timeout"))
+
+
+def _checked(
+    *, key: str, name: str, tier: str, cron_expr: str | None, every_ms: int | None, tz: str,
+    data: Any, misfire: str, jitter_ms: int, priority: int, attempts: int | None,
+    timeout_s: float | None, paused: bool = False,
+) -> Schedule:
+    """The schedule, once every field is checked (``ConfigurationError`` names the first
+    that is wrong)."""
     if not isinstance(name, str) or not name:
         raise ConfigurationError(f"job name must be a non-empty string, got {name!r}")
     check_name(tier, "tier")
@@ -137,29 +160,26 @@ def build(
         raise ConfigurationError(
             f"schedule key must be a printable string of 1-{MAX_KEY_LENGTH} characters, "
             f"got {key!r}")
-    if (cron_expr is None) == (every is None):
+    if (cron_expr is None) == (every_ms is None):
         raise ConfigurationError("give exactly one of cron='0 2 * * *' or every=seconds")
-    if every is not None and tz is not None:
-        raise ConfigurationError("tz applies to cron= only: every= ticks are absolute "
-                                 "(multiples of the interval since the epoch)")
+    if every_ms is not None and (type(every_ms) is not int or every_ms < 1):
+        raise ConfigurationError(f"every must be at least 1 ms, got {every_ms!r} ms")
     expr = None if cron_expr is None else cron.check_cron(cron_expr)
-    zone = cron.check_tz(tz or "UTC").key
+    zone = cron.check_tz(tz).key
     if misfire not in MISFIRE_POLICIES:
         raise ConfigurationError(f"misfire must be 'skip' or 'run_once', got {misfire!r}")
+    if type(jitter_ms) is not int or jitter_ms < 0:
+        raise ConfigurationError(f"jitter must be a duration >= 0, got {jitter_ms!r} ms")
     if type(priority) is not int or priority not in PRIORITIES:
         raise ConfigurationError(f"priority must be an integer from 0 to 9, got {priority!r}")
     if attempts is not None and (type(attempts) is not int or attempts < 1):
         raise ConfigurationError(f"attempts must be an integer >= 1, got {attempts!r}")
-    timeout_s = None if timeout is None else to_seconds(timeout, "timeout")
-    if timeout_s is not None and timeout_s <= 0:
-        raise ConfigurationError("timeout must be > 0 seconds")
+    if timeout_s is not None and (type(timeout_s) not in (int, float) or not timeout_s > 0):
+        raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout_s!r}")
     return Schedule(
-        key=key, name=name, tier=tier, cron=expr,
-        every_ms=None if every is None else cron.check_every(every), tz=zone,
-        data=codec.decode(data_json), misfire="skip" if misfire == "skip" else "run_once",
-        jitter_ms=to_ms(jitter, "jitter"), priority=priority, attempts=attempts,
-        timeout_s=timeout_s,
-    )
+        key=key, name=name, tier=tier, cron=expr, every_ms=every_ms, tz=zone, data=data,
+        misfire="skip" if misfire == "skip" else "run_once", jitter_ms=jitter_ms,
+        priority=priority, attempts=attempts, timeout_s=timeout_s, paused=paused)
 
 
 @dataclass(frozen=True, slots=True)
