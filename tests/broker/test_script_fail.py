@@ -150,6 +150,31 @@ async def test_keep_failed_trims_the_oldest(app: App) -> None:
     assert await exists(ctx, ctx.keys.logs("new"))
 
 
+async def test_keep_failed_never_trims_the_job_it_fails(app: App) -> None:
+    """Two workers fail jobs in the same ms with keep_failed=1: the second job ranks below
+    the first (ties go by id) but is the newest dead letter, so it stays; before, it was
+    deleted at once and a Job.result() waiter got JobNotFound rather than JobFailed."""
+    ctx = await open_ctx(app)
+    for job_id in ("b", "a"):
+        job = await start(ctx, new_job(job_id, attempts=1))
+        assert await ctx.scripts.fail(ctx.keys, "w1", job, NOW, error="e", traceback="",
+                                      retry_delay_ms=None, keep=1) == "failed"
+        assert (await job_hash(ctx, job_id))["state"] == "failed"
+    job = await start(ctx, new_job("c", attempts=1))
+    await ctx.scripts.fail(ctx.keys, "w1", job, NOW + 1, error="e", traceback="",
+                           retry_delay_ms=None, keep=1)
+    assert await zmembers(ctx, ctx.keys.failed) == ["c"]
+
+
+async def test_keep_failed_zero_keeps_no_dead_letter(app: App) -> None:
+    ctx = await open_ctx(app)
+    job = await start(ctx, new_job("a", attempts=1))
+    await ctx.scripts.fail(ctx.keys, "w1", job, NOW, error="e", traceback="",
+                           retry_delay_ms=None, keep=0)
+    assert await zmembers(ctx, ctx.keys.failed) == []
+    assert not await exists(ctx, ctx.keys.job("a"))
+
+
 async def test_retry_does_not_trim_failed(app: App) -> None:
     """A retried attempt is not a dead letter: the failed set is not trimmed by it."""
     ctx = await open_ctx(app)

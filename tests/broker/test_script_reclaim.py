@@ -184,6 +184,18 @@ async def test_keep_failed_trims_dead_letters(app: App) -> None:
     assert not await exists(ctx, ctx.keys.job("older"))
 
 
+async def test_keep_failed_never_trims_the_job_it_dead_letters(app: App) -> None:
+    """A dead letter of the same ms that ranks above (ties go by id) does not push out the
+    job this reclaim just dead-lettered."""
+    ctx = await open_ctx(app)
+    await ctx.client.zadd(ctx.keys.failed, {"z": NOW})
+    await ctx.client.hset(ctx.keys.job("z"), mapping={"state": "failed"})
+    await start(ctx, new_job("a", attempts=1))
+    await go_idle()
+    assert (await reclaim(ctx, keep=1)).failed == 1
+    assert (await job_hash(ctx, "a"))["state"] == "failed"
+
+
 async def test_old_owner_is_locked_out(app: App) -> None:
     """After reclaim, the old owner can neither renew nor complete its entry."""
     ctx = await open_ctx(app)

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from streamq import App, Job, JobState, RateLimit, Tier
+from streamq.broker.keys import GROUP
+from streamq.worker.tier_runner import TierRunner
 from tests.conftest import delete_namespace
 from tests.helpers import running, until
 
@@ -201,3 +203,24 @@ async def test_a_stopping_worker_closes_its_blocked_read_before_leaving_the_grou
     async with running(redis_app.worker()):
         await job.result(timeout=5)
     assert (await job.info()).attempt == 1
+
+
+async def test_entries_a_read_delivers_once_the_slots_filled_go_back_at_once(
+    redis_app: App, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The slots filled while the blocking read waited (claiming ahead stopped as the
+    tier's jobs grew longer): the entries it delivered go back to the stream at once. Kept,
+    they sat pending for this worker unrenewed, were reclaimed after the lease, and the
+    stale copy could start early beside the new one."""
+    queue = redis_app.queue()
+    job = await queue.enqueue("anything")
+    runner = TierRunner(redis_app, redis_app.tiers["standard"], 1, "w1")
+    backend = await redis_app.backend(queue.keys)
+    monkeypatch.setattr(runner, "_free_slots", lambda: 0)
+    try:
+        assert await runner._blocking_read(backend) == []
+    finally:
+        await runner._close_reader()
+    pending = [await backend.client.xpending(stream, GROUP) for stream in queue.keys.ready]
+    assert sum(p["pending"] for p in pending) == 0
+    assert await queue.state_of(job.id) is JobState.WAITING

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from streamq import App, Job, JobState, Tier
+import streamq
+from streamq import App, Fail, Job, JobState, Tier
 from streamq.broker.keys import GROUP
 from streamq.broker.records import ClaimedJob, Finished
 from tests.helpers import running, until
@@ -147,6 +148,68 @@ async def test_renewal_cancels_a_job_removed_while_running(app: App) -> None:
     assert await pending_entries(app) == []
     counts = await app.queue().counts()
     assert counts == {"waiting": 0, "active": 0, "delayed": 0, "completed": 0, "failed": 0}
+
+
+async def test_a_job_still_unwinding_after_its_lease_was_lost_ends_before_on_shutdown(
+    app: App,
+) -> None:
+    """A job taken out of the worker (removed, so its lease is lost) whose processor
+    awaits clean-up once cancelled: the stopping worker waits for it, so on_shutdown does
+    not close what the clean-up still uses."""
+    started = asyncio.Event()
+    calls: list[str] = []
+
+    @app.on_shutdown
+    async def close_clients() -> None:
+        calls.append("shutdown")
+
+    @app.processor("long")
+    async def long(job: Job) -> None:
+        started.set()
+        try:
+            await asyncio.sleep(10)
+        finally:
+            await asyncio.sleep(0.5)
+            calls.append("cleaned up")
+
+    job = await app.enqueue("long")
+    worker = app.worker()
+    async with running(worker):
+        await asyncio.wait_for(started.wait(), 3)
+        await app.queue().remove(job.id)
+        await until(lambda: _no_active(worker))
+    assert calls == ["cleaned up", "shutdown"]
+
+
+async def test_a_failure_that_cannot_be_recorded_is_sent_again(
+    app: App, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fail("...") on attempt 1 of 3, and the fail call meets a dropped connection: the
+    worker sends it again (the job stays with it, its lease renewed) rather than leaving
+    the job to come back after its lease and run again despite Fail."""
+    monkeypatch.setattr("streamq.worker.failures.RETRY_PAUSE_S", 0.05)
+    runs: list[int] = []
+
+    @app.processor("doomed", attempts=3)
+    async def doomed(job: Job) -> None:
+        runs.append(job.attempt)
+        raise Fail("bad address")
+
+    job = await app.enqueue("doomed")
+    backend = await app.backend(app.queue().keys)
+    real_fail = backend.scripts.fail
+    drops = [streamq.ConnectionError("connection dropped")] * 2
+
+    async def flaky_fail(*args: Any, **kwargs: Any) -> str:
+        if drops:
+            raise drops.pop()
+        return await real_fail(*args, **kwargs)
+
+    monkeypatch.setattr(backend.scripts, "fail", flaky_fail)
+    await asyncio.wait_for(app.worker().run(burst=True), 10)
+    info = await app.queue().get_job(job.id)
+    assert info is not None
+    assert (info.state, info.error, runs) == (JobState.FAILED, "bad address", [1])
 
 
 async def _no_active(worker: Any) -> bool:

@@ -33,6 +33,22 @@ async def test_max_jobs_runs_exactly_n_jobs_at_concurrency_1(app: App) -> None:
     assert [await j.state() for j in jobs] == [JobState.COMPLETED] * 3 + [JobState.WAITING] * 2
 
 
+async def test_max_jobs_runs_exactly_n_jobs_once_the_tier_claims_ahead(app: App) -> None:
+    """100 no-op jobs teach the worker that they are short, so it claims ahead; the job
+    held next must not start when the Nth finishes (it started before the Nth was
+    counted, and ran N+1)."""
+
+    @app.processor("p")
+    async def p(job: Job) -> None:
+        pass
+
+    await app.queue().enqueue_many([("p", n) for n in range(100)])
+    worker = app.worker(concurrency=1, max_jobs=80)
+    await asyncio.wait_for(worker.run(), 10)
+    counts = await app.queue().counts()
+    assert (counts["completed"], counts["waiting"], counts["active"]) == (80, 20, 0)
+
+
 async def test_max_jobs_lets_running_jobs_finish_instead_of_handing_them_back(app: App) -> None:
     """Concurrency 3, max_jobs=2: when two quick jobs are done, the long one still running
     completes (attempt 1, not handed back), however long it takes past the default grace."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass
 
 import structlog
@@ -37,6 +38,32 @@ def log_task_error(task: asyncio.Task[None]) -> None:
     job's)."""
     if not task.cancelled() and (exc := task.exception()) is not None:
         log.error("worker error while recording a job's outcome", exc_info=exc)
+
+
+class JobTasks:
+    """Every job task a tier runner started that has not ended, in ``active`` or not: a
+    lost lease, an early start that claim did not make, or shutdown takes a job out of
+    ``active`` as its task is cancelled, and the task may still be unwinding (a processor's
+    ``finally``). The runner waits for them all before it exits, so that ``on_shutdown``
+    hooks run after the last job."""
+
+    __slots__ = ("_tasks",)
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, job: Coroutine[None, None, None]) -> asyncio.Task[None]:
+        """Run ``job`` in a task of its own (asyncio keeps only weak references to it)."""
+        task = asyncio.get_running_loop().create_task(job)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(log_task_error)
+        return task
+
+    async def wait(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for every job task still running."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
 
 
 Early = dict[tuple[int, str], "Running"]

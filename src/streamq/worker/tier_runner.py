@@ -18,9 +18,10 @@ from streamq.broker.consumers import BlockingReader, retire_consumer
 from streamq.broker.records import ClaimedJob, Delivered, Finished
 from streamq.broker.scripts import Claimed, RateLimited
 from streamq.errors import ConnectionError, QueueStateLost
+from streamq.worker.failures import record_failure
 from streamq.worker.hooks import SoftTimeouts
 from streamq.worker.runner import Completed, run_job
-from streamq.worker.running import Early, Running, confirm_early, log_task_error
+from streamq.worker.running import Early, JobTasks, Running, confirm_early
 from streamq.worker.scheduler import fire_due
 from streamq.worker.upkeep import PROMOTE_BATCH, RETRY_PAUSE_S, Upkeep, recreate_queue
 
@@ -77,6 +78,7 @@ class TierRunner:
         self._idle_scope: anyio.CancelScope | None = None
         self.upkeep = Upkeep(self)
         self.soft_timeouts = SoftTimeouts(app.hooks)
+        self._tasks = JobTasks()
         self._reader: BlockingReader | None = None
 
     # ----------------------------------------------------------------- lifecycle
@@ -229,7 +231,7 @@ class TierRunner:
         try:
             claimed = await claim
         except QueueStateLost as exc:
-            await self._recreate_queue(backend, exc)
+            await recreate_queue(self.app, backend, self.keys, exc)
             return []
         except ConnectionError as exc:
             if burst:
@@ -259,9 +261,6 @@ class TierRunner:
                 await self._slot_freed.wait()
         elif self._free_slots() <= 0 and not self._stopping:
             await self._slot_freed.wait()
-
-    async def _recreate_queue(self, backend: Backend, lost: QueueStateLost) -> None:
-        await recreate_queue(self.app, backend, self.keys, lost)
 
     def _free_slots(self) -> int:
         """How many jobs to claim. A job whose processor returned frees its slot before its
@@ -295,9 +294,13 @@ class TierRunner:
         if self._reader is None:
             self._reader = BlockingReader(backend.connection, self.keys, self.consumer)
         try:
-            return await self._reader.read(IDLE_BLOCK_MS)
+            delivered = await self._reader.read(IDLE_BLOCK_MS)
+            if delivered and self._free_slots() <= 0:  # the slots filled during the read:
+                await self._claim(backend, 0, delivered, False)  # hand its entries back now
+                return []
+            return delivered
         except QueueStateLost as exc:
-            await self._recreate_queue(backend, exc)
+            await recreate_queue(self.app, backend, self.keys, exc)
         except ConnectionError as exc:
             log.error("cannot read jobs; retrying", tier=self.keys.tier, error=str(exc))
             await anyio.sleep(RETRY_PAUSE_S)
@@ -309,7 +312,7 @@ class TierRunner:
         if job.entry_key in self.active:  # it started early, before its claim answered
             return
         running = self.active[job.entry_key] = Running(job)
-        if self._running < self.concurrency:
+        if self._running < self.concurrency and not self._stopping:  # stopping: handed back
             self._launch(backend, running)
         else:
             self._held.append(running)
@@ -324,19 +327,17 @@ class TierRunner:
         # A plain asyncio task per job: an anyio task-group spawn plus a cancel scope cost a
         # third of the worker's CPU per job. run() cancels and awaits leftovers on exit.
         self._running += 1
-        running.task = asyncio.get_running_loop().create_task(self._run_one(backend, running))
-        running.task.add_done_callback(log_task_error)
+        running.task = self._tasks.start(self._run_one(backend, running))
 
     async def _cancel_leftovers(self) -> None:
-        tasks = [r.task for r in self.active.values() if r.task is not None]
         for running in self.active.values():
             running.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=5)
+        await self._tasks.wait(timeout=5)
 
     async def _run_one(self, backend: Backend, running: Running) -> None:
         job = running.job
         started = time.monotonic()
+        outcome = None
         try:
             outcome = await run_job(job, self.app.processors.get(job.name), self.queue,
                                     self.settings, self.app.hooks, self.soft_timeouts)
@@ -347,6 +348,8 @@ class TierRunner:
         finally:
             self._running -= 1
             self._job_seconds += (time.monotonic() - started - self._job_seconds) / 16
+            if outcome is not None and running.confirmed is None:
+                self._count(running)  # first: reaching max_jobs stops held jobs starting
             self._start_held(backend)
         if running.confirmed is not None and not await running.confirmed:
             return
@@ -356,13 +359,8 @@ class TierRunner:
             self._slot_freed.set()
             self._count(running)
             return
-        try:
-            status = await backend.scripts.fail(
-                self.keys, self.consumer, job, self.app.now_ms(), error=outcome.error,
-                traceback=outcome.traceback, retry_delay_ms=outcome.retry_delay_ms,
-                keep=self.settings.keep_failed)
-        except (ConnectionError, QueueStateLost) as exc:
-            status = f"unrecorded ({exc}); the job runs again after its lease"
+        status = await record_failure(self.app, backend, self.keys, self.consumer, job, outcome,
+                                      self.settings.keep_failed)
         if status == "delayed" and outcome.retry_delay_ms is not None:
             self.upkeep.promote_at(time.monotonic() + outcome.retry_delay_ms / 1000)
         log.info("job attempt failed", tier=self.keys.tier, job_id=job.id, job=job.name,
@@ -402,7 +400,7 @@ class TierRunner:
                 self._recording = 0        # batch's leases lost and discards the results
                 self._done[:0] = batch
                 self._done_ready.set()
-                await self._recreate_queue(backend, exc)
+                await recreate_queue(self.app, backend, self.keys, exc)
                 continue
             except ConnectionError as exc:
                 self._recording = 0
