@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from streamq import App
+from streamq import App, Tier
+from streamq.broker.connection import open_connection
 from tests.conftest import delete_namespace
 
 pytestmark = pytest.mark.slow
@@ -118,12 +119,21 @@ async def test_namespace_applies_with_app_and_retry_all_failed(redis_url: str, n
         (["worker"], 2, "needs --app"),
         (["enqueue", "--tier", "high", "x", "{bad json"], 2, "DATA must be JSON"),
         (["stats", "--url", "redis://user:hunter2@127.0.0.1:1/0"], 1, "user:***@"),
+        (["enqueue", "x"], 2, "pass --tier NAME (or --app module:attr, whose processors say"),
+        (["enqueue", "--app", "tests.cli_app:app", "nope"], 2,
+         "no processor named 'nope' in --app tests.cli_app:app, so the job's tier is unknown: "
+         "pass --tier NAME"),
+        (["enqueue", "--tier", "high", "x", '{"x": NaN}'], 2, "DATA must be strict JSON: NaN"),
+        (["enqueue", "--tier", "high", "x", "[1, -Infinity]"], 2, "no NaN, Infinity or"),
     ],
 )
 def test_bad_input_gets_one_line_and_a_meaningful_exit_code(
     args: list[str], code: int, phrase: str, redis_url: str
 ) -> None:
-    """A bad URL, unreachable Redis or bad --app: one line on stderr, no traceback."""
+    """A bad URL, unreachable Redis, bad --app or bad enqueue input: one line on stderr, no
+    traceback. enqueue without a way to know the job's tier, and DATA with NaN or Infinity
+    (which json.loads takes and the job's encoding refuses), were exit 1 with the Python
+    API's advice (or InvalidPayload): they are usage errors, caught before connecting."""
     cmd = [sys.executable, "-m", "streamq", *args]
     if "--url" not in args:
         cmd += ["--url", redis_url]
@@ -184,3 +194,74 @@ async def test_a_job_id_starting_with_a_dash_works_after_dashes(redis_url: str, 
                    after_dashes=("-dash",))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["id"] == "-dash"
+
+
+async def keys_of(url: str, namespace: str) -> list[str]:
+    """Every key of ``namespace`` on the server."""
+    connection = open_connection(url)
+    try:
+        return sorted([key async for key in connection.client.scan_iter(match=f"{namespace}:*")])
+    finally:
+        await connection.aclose()
+
+
+def refused(done: subprocess.CompletedProcess[str]) -> str:
+    """The one-line usage error of a command refused with exit code 2 (stderr also has the
+    warnings about the server's settings that connecting logs)."""
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    [error] = [line for line in done.stderr.splitlines() if line.startswith("streamq:")]
+    return error
+
+
+async def test_a_misspelt_tier_is_refused_and_nothing_is_created(redis_url: str, ns: str) -> None:
+    """`--tier hihg` was created in Redis by any command (pause, enqueue, even stats and job),
+    which exited 0 on the new empty tier while `high` kept running. A tier neither the App
+    defines nor Redis holds is a usage error now, and no key is written for it."""
+    for args in (["pause", "--tier", "hihg"], ["enqueue", "--tier", "hihg", "x", "{}"],
+                 ["stats", "--tier", "hihg"], ["job", "x1", "--tier", "hihg"],
+                 ["retry", "--all-failed", "--tier", "hihg"]):
+        error = refused(streamq(*args, url=redis_url, ns=ns))
+        assert (f"unknown tier 'hihg' in namespace '{ns}': known tiers are critical, high, "
+                "low, standard (no other found in Redis); pass --app module:attr") in error, args
+    with_app = refused(streamq("drain", "--tier", "hihg", "--app", "tests.cli_app:app",
+                               url=redis_url, ns=ns))
+    assert "unknown tier 'hihg'" in with_app and "App(tiers=[Tier(NAME)])" in with_app
+    assert await keys_of(redis_url, ns) == []
+
+
+async def test_a_tier_found_in_redis_is_known_without_app(redis_url: str, ns: str) -> None:
+    """A custom tier that an App created in Redis works from the URL alone (and with an --app
+    that does not define it); the refusal of an unknown tier lists it."""
+    app = App(redis_url, namespace=ns, tiers=[Tier("bulk")])
+    await app.queue("bulk").enqueue("anything", {}, job_id="b1")
+    await app.aclose()
+
+    def ok(*args: str) -> str:
+        done = streamq(*args, url=redis_url, ns=ns)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return done.stdout
+
+    ok("pause", "--tier", "bulk")
+    [row] = json.loads(ok("stats", "--json", "--tier", "bulk"))
+    assert (row["tier"], row["waiting"], row["paused"]) == ("bulk", 1, True)
+    assert json.loads(ok("job", "b1", "--tier", "bulk", "--json"))["tier"] == "bulk"
+    assert json.loads(ok("resume", "--tier", "bulk", "--app", "tests.cli_app:app",
+                         "--json"))["tier"] == "bulk"
+    error = refused(streamq("stats", "--tier", "hihg", url=redis_url, ns=ns))
+    assert "known tiers are critical, high, low, standard (and those found in Redis: bulk)" in (
+        error)
+
+
+async def test_reading_commands_create_no_tier(redis_url: str, ns: str) -> None:
+    """stats, jobs and job read the default tiers of an empty namespace (e.g. a misspelt
+    --namespace) without creating them: they created every one of them in Redis."""
+    done = streamq("stats", "--json", url=redis_url, ns=ns)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert [row["tier"] for row in rows] == ["critical", "high", "standard", "low"]
+    assert all(row["waiting"] == row["failed"] == 0 and row["paused"] is False for row in rows)
+    jobs = streamq("jobs", "--tier", "high", "--json", url=redis_url, ns=ns)
+    assert (jobs.returncode, json.loads(jobs.stdout)) == (0, [])
+    assert streamq("job", "nope", url=redis_url, ns=ns).returncode == 3
+    assert await keys_of(redis_url, ns) == []

@@ -1,7 +1,7 @@
 """The ``streamq`` command: run workers, and inspect and manage queues from a URL alone.
 
 Exit codes: 0 success; 1 the operation failed (Redis unreachable, queue full, ...);
-2 bad usage (unknown option, bad URL, bad --app); 3 no such job.
+2 bad usage (unknown option, bad URL, bad --app, unknown tier, bad DATA); 3 no such job.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import structlog
 from streamq.app import App
 from streamq.broker.connection import translate_errors
 from streamq.cli_units import parse_bytes, parse_duration, positive_int
-from streamq.config import Tier
 from streamq.errors import ConfigurationError, JobNotFound, StreamqError
 from streamq.job import JobState
 
@@ -30,7 +29,7 @@ Command = Callable[[argparse.Namespace], Awaitable[int]]
 
 def build_app(args: argparse.Namespace) -> App:
     """The App a command works on: ``--app``'s (on ``--url`` and ``--namespace`` when given),
-    or one built from ``--url`` alone."""
+    or one built from ``--url`` alone (the default tiers)."""
     if args.app:
         from streamq.loading import load_app
 
@@ -38,9 +37,18 @@ def build_app(args: argparse.Namespace) -> App:
         if args.url is None and args.namespace in (None, app.namespace):
             return app
         return app.using(args.url or app.url, namespace=args.namespace)
-    extra = [Tier(name) for name in getattr(args, "tier", None) or []]
-    namespace = "sq" if args.namespace is None else args.namespace
-    return App(args.url, namespace=namespace, tiers=extra)
+    return App(args.url, namespace="sq" if args.namespace is None else args.namespace)
+
+
+async def open_app(args: argparse.Namespace, app: App | None = None) -> App:
+    """``app`` (default: ``build_app``'s) for an admin command, once each --tier is known: one
+    of the App's tiers or one that exists in Redis (cli_tiers.py). An unknown tier, e.g. a
+    misspelt one, is a usage error, and nothing is created for it."""
+    from streamq.cli_tiers import check_tiers
+
+    app = build_app(args) if app is None else app
+    await check_tiers(app, getattr(args, "tier", None) or [], with_app=bool(args.app))
+    return app
 
 
 async def tiers_of(app: App, args: argparse.Namespace) -> list[str]:
@@ -48,13 +56,13 @@ async def tiers_of(app: App, args: argparse.Namespace) -> list[str]:
     if getattr(args, "tier", None):
         return list(args.tier)
     from streamq.broker.reads import queue_names
+    from streamq.cli_tiers import adopt
 
     backend = await app.backend()
     with translate_errors(app.url):
         found = await queue_names(backend.client, app.namespace)
     for name in found:
-        if name not in app.tiers:
-            app.tiers[name] = app.tiers["standard"].apply(Tier(name))
+        adopt(app, name)
     return list(dict.fromkeys([*app.tiers, *found]))
 
 
@@ -94,16 +102,45 @@ def run_processes(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
                      burst=args.burst)
 
 
-async def cmd_enqueue(args: argparse.Namespace) -> int:
-    from streamq.cli_output import to_json
+def _no_constant(name: str) -> Any:
+    raise ConfigurationError(
+        f"DATA must be strict JSON: {name} is not a JSON number (no NaN, Infinity or -Infinity)")
 
-    app = build_app(args)
+
+def parse_data(text: str | None) -> Any:
+    """``enqueue``'s DATA argument: strict JSON (``json.loads`` would take NaN and Infinity,
+    which the job's encoding refuses later)."""
+    if text is None:
+        return None
     try:
-        data = json.loads(args.data) if args.data is not None else None
+        return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ConfigurationError(
             f"DATA must be JSON, e.g. '{{\"to\": \"a@b.c\"}}': {exc}"
         ) from None
+
+
+def check_enqueue_tier(app: App, args: argparse.Namespace) -> None:
+    """Without --tier, the job's tier is its processor's: --app must register ``args.name``."""
+    if args.tier:
+        return
+    if not args.app:
+        raise ConfigurationError(
+            "streamq enqueue needs to know the job's tier: pass --tier NAME (or --app "
+            "module:attr, whose processors say each job's tier)")
+    if args.name not in app.processors:
+        raise ConfigurationError(
+            f"no processor named {args.name!r} in --app {args.app}, so the job's tier is "
+            "unknown: pass --tier NAME, or register the processor with @app.processor")
+
+
+async def cmd_enqueue(args: argparse.Namespace) -> int:
+    from streamq.cli_output import to_json
+
+    data = parse_data(args.data)
+    app = build_app(args)
+    check_enqueue_tier(app, args)
+    await open_app(args, app)
     options: dict[str, Any] = {"priority": args.priority}
     for name in ("delay", "job_id", "attempts", "timeout"):
         if getattr(args, name) is not None:
@@ -117,18 +154,21 @@ async def cmd_enqueue(args: argparse.Namespace) -> int:
 
 
 async def cmd_stats(args: argparse.Namespace) -> int:
-    from streamq.broker.reads import oldest_waiting_ms
+    from streamq.broker import reads
     from streamq.cli_output import print_table, to_json
 
-    app = build_app(args)
+    app = await open_app(args)
     rows = []
     backend = await app.backend()
     for name in await tiers_of(app, args):
-        queue = app.queue(name)
+        # read directly, not through Queue, which would create a tier not yet in Redis
+        keys = app.queue(name).keys
         with translate_errors(app.url):
-            oldest = await oldest_waiting_ms(backend.client, queue.keys)
+            counts = await reads.counts(backend.client, keys)
+            paused = await reads.is_paused(backend.client, keys)
+            oldest = await reads.oldest_waiting_ms(backend.client, keys)
         age = None if oldest is None else max(0.0, (app.now_ms() - oldest) / 1000)
-        rows.append({"tier": name, **await queue.counts(), "paused": await queue.is_paused(),
+        rows.append({"tier": name, **counts, "paused": paused,
                      "oldest_waiting_s": None if age is None else round(age, 1)})
     print(to_json(rows) if args.json else print_table(rows))
     return EXIT_OK
@@ -136,9 +176,12 @@ async def cmd_stats(args: argparse.Namespace) -> int:
 
 async def cmd_jobs(args: argparse.Namespace) -> int:
     from streamq.cli_output import print_table, to_json
+    from streamq.cli_tiers import existing
 
-    app = build_app(args)
-    infos = await app.queue(one_tier(args)).jobs(JobState(args.state), args.limit)
+    app = await open_app(args)
+    tier = one_tier(args)
+    infos = (await app.queue(tier).jobs(JobState(args.state), args.limit)
+             if await existing(app, [tier]) else [])
     if args.json:
         print(to_json(infos))
     else:
@@ -151,7 +194,7 @@ async def cmd_jobs(args: argparse.Namespace) -> int:
 async def cmd_schedules(args: argparse.Namespace) -> int:
     from streamq.cli_output import print_table, to_json
 
-    app = build_app(args)
+    app = await open_app(args)
     infos = [info for name in await tiers_of(app, args) for info in await app.schedules(name)]
     if args.json:
         print(to_json(infos))
@@ -165,7 +208,11 @@ async def cmd_schedules(args: argparse.Namespace) -> int:
 
 
 async def find_job(app: App, args: argparse.Namespace) -> Any:
-    for name in await tiers_of(app, args):
+    """The job ``args.id`` in --tier, else in any tier; only tiers that exist in Redis are
+    read (reading a queue creates it)."""
+    from streamq.cli_tiers import existing
+
+    for name in await existing(app, await tiers_of(app, args)):
         info = await app.queue(name).get_job(args.id)
         if info is not None:
             return info
@@ -175,7 +222,7 @@ async def find_job(app: App, args: argparse.Namespace) -> Any:
 async def cmd_job(args: argparse.Namespace) -> int:
     from streamq.cli_output import print_job, to_json
 
-    info = await find_job(build_app(args), args)
+    info = await find_job(await open_app(args), args)
     print(to_json(info) if args.json else print_job(info))
     return EXIT_OK
 
@@ -183,7 +230,7 @@ async def cmd_job(args: argparse.Namespace) -> int:
 async def cmd_retry(args: argparse.Namespace) -> int:
     from streamq.cli_output import to_json
 
-    app = build_app(args)
+    app = await open_app(args)
     if args.all_failed:
         retried = await app.queue(one_tier(args)).retry_failed()
         print(to_json({"retried": retried}) if args.json else f"retried {retried} jobs")
@@ -200,7 +247,7 @@ def job_action(action: str) -> Command:
     async def run(args: argparse.Namespace) -> int:
         from streamq.cli_output import to_json
 
-        app = build_app(args)
+        app = await open_app(args)
         info = await find_job(app, args)
         await getattr(app.queue(info.tier), action)(info.id)
         print(to_json({action: info.id}) if args.json else f"{action}d {info.id}")
@@ -212,7 +259,7 @@ def queue_action(action: str) -> Command:
     async def run(args: argparse.Namespace) -> int:
         from streamq.cli_output import to_json
 
-        app = build_app(args)
+        app = await open_app(args)
         queue = app.queue(one_tier(args))
         if action == "clean":
             result: Any = await queue.clean(args.state, older_than=args.older_than)
