@@ -10,6 +10,7 @@ import pytest
 
 from streamq import App, Job
 from tests.helpers import running
+from tests.servers import redis_server
 
 
 @pytest.mark.parametrize("first_job", ["completes", "fails"])
@@ -38,3 +39,51 @@ async def test_state_lost_while_a_job_runs_does_not_stop_the_worker(
         second = await app.enqueue("vanish", "second")
         assert await second.result(timeout=5) == "second"
         assert not task.done()
+
+
+async def test_streams_deleted_under_an_idle_worker_do_not_stop_it(app: App) -> None:
+    """An idle worker blocked in XREADGROUP: deleting the streams ends the read with
+    "UNBLOCKED the stream key no longer exists", which stopped the worker with redis-py's
+    ResponseError. It is queue state lost: the worker recreates the group and goes on."""
+    queue = app.queue()
+
+    @app.processor("echo")
+    async def echo(job: Job) -> str:
+        return str(job.data)
+
+    async with running(app.worker(concurrency=1)) as task:
+        await asyncio.sleep(0.3)  # nothing to claim: the worker waits in its blocking read
+        backend = await app.backend(queue.keys)
+        await backend.client.delete(*queue.keys.ready)
+        await asyncio.sleep(0.3)
+        assert not task.done()
+        job = await app.enqueue("echo", "after")
+        assert await job.result(timeout=5) == "after"
+
+
+@pytest.mark.slow
+async def test_an_idle_worker_whose_redis_becomes_a_replica_reads_again() -> None:
+    """REPLICAOF ends a blocked read with "UNBLOCKED force unblock ... (master ->
+    replica?)": a failover, so the worker reconnects rather than stopping; once the server
+    is a master again, jobs run."""
+    with redis_server() as server:
+        app = App(server.url, namespace="demoted")
+
+        @app.processor("echo")
+        async def echo(job: Job) -> str:
+            return str(job.data)
+
+        admin = server.client()
+        try:
+            await app.queue().counts()
+            async with running(app.worker(concurrency=1)) as task:
+                await asyncio.sleep(0.3)
+                admin.execute_command("REPLICAOF", "127.0.0.1", "1")
+                await asyncio.sleep(0.5)
+                admin.execute_command("REPLICAOF", "NO", "ONE")
+                assert not task.done()
+                job = await app.enqueue("echo", "after")
+                assert await job.result(timeout=10) == "after"
+        finally:
+            admin.close()
+            await app.aclose()

@@ -311,7 +311,7 @@ def _refusal(exc: rex.ResponseError, url: str) -> errors.StreamqError | None:
             "password in the URL, and that the user's ACL grants the commands and the key "
             "pattern streamq needs (docs/security.md)"
         )
-    if "NOGROUP" in str(exc):
+    if "NOGROUP" in str(exc) or str(exc).startswith("UNBLOCKED the stream key"):
         return errors.QueueStateLost(
             f"queue state lost on Redis at {redact(url)}: a consumer group is missing "
             "(Redis restarted without persistence, or its keys were deleted). Workers "
@@ -324,6 +324,10 @@ def _refusal(exc: rex.ResponseError, url: str) -> errors.StreamqError | None:
             "raise maxmemory, or keep fewer finished jobs (Tier keep_completed / "
             "keep_failed). See docs/operations.md, 'Redis is full'"
         )
+    if code == "UNBLOCKED":  # a blocked read ended by a failover (master -> replica)
+        return errors.ConnectionError(
+            f"Redis at {redact(url)} ended a blocking read ({exc}): it is changing role "
+            "(failover?); workers reconnect and read again")
     if code in ("BUSY", "MISCONF"):
         return _busy_or_misconfigured(code, url)
     if code == "NOREPLICAS":

@@ -187,10 +187,11 @@ class Multiplexer:
         future, _ = self._waiting.popleft()
         if isinstance(reply, rex.ResponseError):
             error = BaseParser.parse_error(str(reply))  # type: ignore[no-untyped-call]
-            if isinstance(error, rex.ReadOnlyError):
-                # The server became a replica (Sentinel failover): like redis-py's Sentinel
-                # connections, treat it as a lost connection, so the next call finds the
-                # new master; a script refused with READONLY wrote nothing.
+            if isinstance(error, rex.ReadOnlyError) or "instance state changed" in str(error):
+                # The server became a replica (Sentinel failover; a blocked read is ended
+                # with UNBLOCKED): like redis-py's Sentinel connections, treat it as a lost
+                # connection, so the next call finds the new master; a script refused with
+                # READONLY wrote nothing.
                 error = rex.ConnectionError(
                     f"Redis became a read-only replica (failover?): {error}; reconnecting")
                 if not future.done():
