@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import threading
 import uuid
 from typing import Any
 
@@ -16,6 +19,7 @@ from streamq import (
     Job,
     JobState,
     RateLimit,
+    StreamqError,
     Tier,
     UnknownJobType,
 )
@@ -290,6 +294,59 @@ async def test_app_is_usable_again_after_aclose(make_app: MakeApp) -> None:
         assert await app.queue().counts() == {**EMPTY, "waiting": 1}
     await app.aclose()
     await app.aclose()
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning",
+                            "ignore::pytest.PytestUnraisableExceptionWarning")
+def test_an_app_is_used_again_from_a_new_event_loop(
+    backend_url: str, redis_url: str, namespace: str,
+) -> None:
+    """asyncio.run() once per call (a sync caller; asgiref's async_to_sync does the same),
+    with no aclose() in between: on Redis the second call waited forever for a reply that
+    the first loop's connection would never read. Each loop now gets connections of its
+    own; memory:// keeps its jobs across loops as before."""
+    app = App(backend_url, namespace=namespace)
+
+    async def enqueue(n: int) -> str:
+        return (await asyncio.wait_for(app.queue().enqueue("x", n), 5)).id
+
+    async def waiting_then_close() -> int:
+        try:
+            return (await asyncio.wait_for(app.queue().counts(), 5))["waiting"]
+        finally:
+            await app.aclose()
+
+    try:
+        ids = [asyncio.run(enqueue(n)) for n in range(3)]
+        assert len(set(ids)) == 3
+        assert asyncio.run(waiting_then_close()) == 3
+    finally:
+        if backend_url == redis_url:
+            asyncio.run(delete_namespace(redis_url, namespace))
+        gc.collect()  # the first loops' transports, closed here (ResourceWarning)
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning",
+                            "ignore::pytest.PytestUnraisableExceptionWarning")
+def test_an_app_in_use_on_a_loop_running_in_another_thread_is_refused(
+    redis_url: str, namespace: str,
+) -> None:
+    """Its connections belong to that loop: a clear error, not a reply that never comes."""
+    app = App(redis_url, namespace=namespace)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(app.queue().enqueue("x", None), loop).result(5)
+        with pytest.raises(StreamqError, match="one App per event loop"):
+            asyncio.run(app.queue().enqueue("x", None))
+        asyncio.run_coroutine_threadsafe(app.aclose(), loop).result(5)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+        asyncio.run(delete_namespace(redis_url, namespace))
+        gc.collect()
 
 
 async def test_aclose_without_use_is_harmless() -> None:

@@ -20,6 +20,10 @@ def test_readme_example_runs(tmp_path: Path) -> None:
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert "waiting" in done.stdout
+    worker = subprocess.run(  # the worker command it names imports the same module
+        [sys.executable, "-m", "streamq", "worker", "--app", "example:app", "--tier", "high",
+         "--burst"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert worker.returncode == 0, worker.stderr
 
 
 def test_readme_quickstart_is_exactly_two_commands() -> None:

@@ -14,13 +14,14 @@ from streamq.broker.backend import Backend
 from streamq.broker.connection import (
     check_server,
     open_connection,
+    redact,
     resolve_url,
     translate_errors,
 )
 from streamq.broker.keys import QueueKeys
 from streamq.broker.scripts import Scripts
 from streamq.config import Tier, TierSettings, check_name, resolve_tiers
-from streamq.errors import ConfigurationError, UnknownJobType
+from streamq.errors import ConfigurationError, StreamqError, UnknownJobType
 from streamq.hooks import (
     AfterJobHook,
     BeforeJobHook,
@@ -74,12 +75,13 @@ class App:
         self._clock = clock
         self._queues: dict[str, Queue] = {}
         self._backend: Backend | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The event loop the backend's connections belong to."""
+        self._backend_left_behind = False
         self._lock: asyncio.Lock | None = None
         self._memory_server: Any = None  # kept across aclose(): memory:// jobs survive it
 
     def __repr__(self) -> str:
-        from streamq.broker.connection import redact
-
         return f"<App {redact(self.url)} tiers={list(self.tiers)}>"
 
     def using(
@@ -277,6 +279,9 @@ class App:
     async def backend(self, keys: QueueKeys | None = None) -> Backend:
         """The connected backend, connecting (and preparing ``keys``'s queue) on first use."""
         backend = self._backend
+        if backend is not None and self._loop is not asyncio.get_running_loop():
+            self._leave_loop()
+            backend = None
         if backend is not None and (keys is None or keys.tier in backend.prepared):
             return backend
         if self._lock is None:
@@ -284,11 +289,31 @@ class App:
         async with self._lock:
             if self._backend is None:
                 self._backend = await self._connect()
+                self._loop = asyncio.get_running_loop()
             backend = self._backend
             if keys is not None and keys.tier not in backend.prepared:
                 await backend.scripts.prepare(keys, self.now_ms())
                 backend.prepared.add(keys.tier)
         return backend
+
+    def _leave_loop(self) -> None:
+        """Used on another event loop than its backend's: ``asyncio.run`` called again, as
+        asgiref's ``async_to_sync`` does for each call. The old loop's connections cannot
+        serve this one (a reply would wait for a loop that no longer runs), so its backend is
+        dropped, its sockets closed as that loop's objects are collected (a ResourceWarning
+        under ``-W default``), and a new one connects. A loop still running in another
+        thread is refused instead."""
+        if self._loop is not None and self._loop.is_running():
+            raise StreamqError(
+                "this App is in use on another event loop (in another thread), which owns its "
+                "Redis connections: use one App per event loop (app.using(app.url) makes one "
+                "with the same tiers, processors and hooks)")
+        if not self._backend_left_behind:
+            self._backend_left_behind = True
+            log.info("App used on a new event loop: connecting again. Its connections on the "
+                     "old loop were not closed; `await app.aclose()` (or `async with app:`) "
+                     "before a loop ends closes them", url=redact(self.url))
+        self._backend = self._loop = self._lock = None
 
     async def _connect(self) -> Backend:
         connection = open_connection(self.url, self._memory_server)
@@ -307,8 +332,9 @@ class App:
         await self.backend()
 
     async def aclose(self) -> None:
-        """Close the connection. The App can be used again afterwards (it reconnects)."""
-        backend, self._backend, self._lock = self._backend, None, None
+        """Close the connection. The App can be used again afterwards (it reconnects), on
+        this event loop or another."""
+        backend, self._backend, self._lock, self._loop = self._backend, None, None, None
         if backend is not None:
             await backend.aclose()
 
