@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import redis.exceptions as rex
 
 from streamq import errors
-from streamq.broker.connection import Connection, raise_translated, translate_errors
+from streamq.broker.connection import Connection, raise_translated
 from streamq.broker.keys import GROUP, QueueKeys
 from streamq.broker.records import ClaimedJob, Delivered, Finished, NewJob
 from streamq.broker.schedules import ScheduleScripts
 from streamq.broker.script_args import claim_args, claim_keys, enqueue_call, enqueue_resent
+from streamq.broker.script_loader import ScriptLoader
 from streamq.job_ids import new_job_id
 
 if TYPE_CHECKING:
@@ -107,20 +108,12 @@ class Scripts(ScheduleScripts):
         self._connection = connection
         self._client = connection.client
         self._multiplexer = connection.multiplexer
-        self._sources = {name: _source(name) for name in SCRIPT_NAMES}
         self._shas = {name: script_sha(name) for name in SCRIPT_NAMES}
+        self._loader = ScriptLoader(connection, (_source(name) for name in SCRIPT_NAMES))
 
     async def load(self) -> None:
         """Load every script (one round trip; on a cluster, one per script, on every master)."""
-        with translate_errors(self._connection.url):
-            if self._connection.is_cluster:  # a cluster pipeline refuses SCRIPT LOAD
-                for source in self._sources.values():
-                    await self._client.script_load(source)
-                return
-            async with self._client.pipeline(transaction=False) as pipe:
-                for source in self._sources.values():
-                    pipe.script_load(source)
-                await pipe.execute()
+        await self._loader.load()
 
     async def _run(
         self, name: str, keys: list[str] | tuple[str, ...], args: list[Any], *,
@@ -144,11 +137,12 @@ class Scripts(ScheduleScripts):
                        sent: Awaitable[Any] | None = None) -> Any:
         """EVALSHA (or the reply of one ``sent``); a server without the script (restarted,
         failed over, or its cache flushed) gets them all loaded, and the call is made once
-        more."""
+        more (one load for all the calls that met it together: script_loader.py)."""
+        generation = self._loader.generation
         try:
             return await (sent if sent is not None else self._send(name, keys, args))
         except rex.NoScriptError:
-            await self.load()
+            await self._loader.reload(generation)
             return await self._send(name, keys, args)
 
     def _send_now(self, name: str, keys: tuple[str, ...], args: list[Any]) -> Awaitable[Any] | None:
