@@ -34,6 +34,21 @@ def test_only_broker_imports_redis() -> None:
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
+def test_only_broker_calls_redis() -> None:
+    """Nothing outside broker/ calls a command on a Redis client (``backend.client.exists``
+    in the CLI was one): reads go through ``broker/reads.py``, writes through Scripts."""
+    offenders = []
+    for path in SRC.rglob("*.py"):
+        if "broker" in path.relative_to(SRC).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Attribute)
+                    and node.func.value.attr == "client"):
+                offenders.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert offenders == []
+
+
 def test_scheduling_is_pure() -> None:
     """Backoff is a pure function of time: it imports nothing that does I/O."""
     for path in (SRC / "scheduling").rglob("*.py"):

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Sequence
 
 from streamq.app import App
 from streamq.broker.connection import translate_errors
-from streamq.broker.keys import QueueKeys
 from streamq.config import DEFAULT_TIERS, Tier, check_name
 from streamq.errors import ConfigurationError, StreamqError
 
@@ -27,13 +26,11 @@ def adopt(app: App, name: str) -> None:
 async def existing(app: App, names: Iterable[str]) -> list[str]:
     """Those of the tiers ``names`` that exist in Redis (their meta hash does), in order.
     One EXISTS each: no SCAN, which the documented ACL does not grant. Writes nothing."""
+    from streamq.broker.reads import queues_existing
+
     backend = await app.backend()
-    found: list[str] = []
     with translate_errors(app.url):
-        for name in names:
-            if await backend.client.exists(QueueKeys(app.namespace, name).meta):
-                found.append(name)
-    return found
+        return await queues_existing(backend.client, app.namespace, list(names))
 
 
 async def check_tiers(app: App, names: Sequence[str], *, with_app: bool) -> None:
