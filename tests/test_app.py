@@ -462,3 +462,23 @@ def test_processor_bad_options(options: dict[str, Any], phrase: str) -> None:
     name = "" if not options else "x"
     with pytest.raises(ConfigurationError, match=phrase):
         App("memory://").processor(name, **options)
+
+
+@pytest.mark.parametrize("timeout", [0, 0.0, -0.5, "30", float("nan"), "zero-timedelta"])
+def test_processor_timeout_must_be_positive(timeout: Any) -> None:
+    """``@app.processor(timeout=0)`` is refused like ``Tier``, ``enqueue`` and schedules
+    refuse it; it used to be accepted and silently replaced by the tier's timeout."""
+    from datetime import timedelta
+
+    if timeout == "zero-timedelta":
+        timeout = timedelta(0)
+    app = App("memory://")
+    with pytest.raises(ConfigurationError, match="timeout must be"):
+        app.processor("x", timeout=timeout)
+    assert app.processors == {}
+    app.processor("x", timeout=timedelta(milliseconds=1))(_noop_processor)
+    assert app.processors["x"].timeout == 0.001
+
+
+async def _noop_processor(job: Job) -> None:
+    """A processor for the registration tests."""

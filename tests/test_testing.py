@@ -88,3 +88,14 @@ def test_load_app_errors_say_what_to_do() -> None:
     with pytest.raises(ConfigurationError, match=r"not a streamq\.App"):
         load_app("tests.test_testing:flaky")
     assert load_app("tests.test_testing:production") is production
+
+
+async def test_run_until_idle_takes_one_tier_name() -> None:
+    """``run_until_idle(app, "high")`` runs that one tier, as ``app.worker("high")`` takes
+    one name: the string used to be read as the tiers "h", "i", "g", "h"."""
+    async with embedded(production) as app:
+        job = await app.enqueue("flaky", {})
+        counts = await run_until_idle(app, "high")
+        assert await job.result() == 3
+        assert list(counts) == ["high"]
+        assert counts["high"]["completed"] == 1

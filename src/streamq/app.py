@@ -133,6 +133,9 @@ class App:
             raise ConfigurationError(
                 "backoff must be a Backoff, e.g. Backoff.fixed(60) or Backoff.custom(fn)")
         timeout_s = None if timeout is None else to_seconds(timeout, "timeout")
+        if timeout_s is not None and timeout_s <= 0:
+            raise ConfigurationError(f"timeout must be > 0 seconds (or None for the tier's "
+                                     f"timeout), got {timeout!r}")
         if rate_key is not None and not callable(rate_key):
             raise ConfigurationError("rate_key= takes a function of the job's data")
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from streamq import App, Job, JobState, Worker
+from streamq import App, ConfigurationError, Job, JobState, Worker
 from streamq.broker.keys import GROUP
 from tests.helpers import running
 
@@ -315,3 +316,63 @@ async def test_stop_returns_when_a_redis_call_loses_the_cancellation(
     await asyncio.wait_for(worker.stop(grace=1), 5)
     assert lost == [True]
     await asyncio.wait_for(task, 1)
+
+
+async def test_stop_takes_a_timedelta_grace(app: App) -> None:
+    """``stop(grace=timedelta(...))`` works like seconds, as every other duration does: it
+    used to return while ``run()`` then raised ``TypeError`` in the grace deadline and left
+    the running job active until its lease ran out."""
+    started, release = asyncio.Event(), asyncio.Event()
+
+    @app.processor("gated")
+    async def gated(job: Job) -> str:
+        started.set()
+        await release.wait()
+        return "done"
+
+    job = await app.enqueue("gated")
+    worker = app.worker()
+    task = asyncio.create_task(worker.run())
+    await asyncio.wait_for(started.wait(), 3)
+    stopping = asyncio.create_task(worker.stop(grace=timedelta(seconds=5)))
+    await asyncio.sleep(0.1)
+    assert not stopping.done()  # waiting for the running job, within the grace
+    release.set()
+    await asyncio.wait_for(stopping, 3)
+    await asyncio.wait_for(task, 1)
+    assert await job.state() is JobState.COMPLETED
+    assert worker.processed == 1
+
+
+async def test_stop_refuses_a_bad_grace_and_the_worker_runs_on(app: App) -> None:
+    """A grace that is not a duration (a string, negative, NaN) raises
+    ``ConfigurationError`` before anything changes: the worker keeps running and claiming,
+    and a later ``stop`` works. It used to stop the worker with the bad value (a string
+    failed ``run()`` with ``TypeError``, -1 was taken as 0)."""
+    started, release = asyncio.Event(), asyncio.Event()
+
+    @app.processor("gated")
+    async def gated(job: Job) -> str:
+        started.set()
+        await release.wait()
+        return "done"
+
+    @app.processor("echo")
+    async def echo(job: Job) -> Any:
+        return job.data
+
+    first = await app.enqueue("gated")
+    worker = app.worker(concurrency=2)
+    task = asyncio.create_task(worker.run())
+    await asyncio.wait_for(started.wait(), 3)
+    for bad in ("30", -1, float("nan"), None):
+        with pytest.raises(ConfigurationError, match="grace must be"):
+            await asyncio.wait_for(worker.stop(grace=bad), 1)  # type: ignore[arg-type]
+    assert not task.done()
+    second = await app.enqueue("echo", {"n": 1})
+    assert await second.result(timeout=3) == {"n": 1}  # still claiming
+    release.set()
+    assert await first.result(timeout=3) == "done"
+    await asyncio.wait_for(worker.stop(grace=5), 3)
+    await asyncio.wait_for(task, 1)
+    assert worker.processed == 2

@@ -40,16 +40,17 @@ async def embedded(
 
 
 async def run_until_idle(
-    app: App, tiers: Iterable[str] | None = None, *, include_delayed: bool = True,
+    app: App, tiers: str | Iterable[str] | None = None, *, include_delayed: bool = True,
     max_rounds: int = 100,
 ) -> dict[str, dict[str, int]]:
-    """Run workers for ``tiers`` (default: every tier) until no job is waiting or running.
+    """Run workers for ``tiers`` (one tier name, several, or by default every tier) until
+    no job is waiting or running.
 
     With ``include_delayed`` (the default), delayed jobs, retries waiting out their backoff
     and jobs a per-key rate limit deferred are promoted at once instead of waited for, so a
     test of retries takes no time. Returns the final ``counts()`` of each tier.
     """
-    names = list(tiers or app.tiers)
+    names = [tiers] if isinstance(tiers, str) else list(tiers or app.tiers)
     for _ in range(max_rounds):
         await app.worker(names).run(burst=True)
         promoted = await _promote_delayed(app, names) if include_delayed else 0

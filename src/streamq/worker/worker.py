@@ -16,6 +16,7 @@ import structlog
 
 from streamq.errors import StreamqError
 from streamq.job_ids import new_job_id
+from streamq.timeunits import Duration, to_seconds
 from streamq.worker.hooks import run_shutdown, run_startup
 from streamq.worker.recycle import Limits, RecycleWatch
 from streamq.worker.tier_runner import TierRunner
@@ -123,11 +124,16 @@ class Worker:
         for runner in self.runners:
             runner.request_stop(math.inf)
 
-    async def stop(self, grace: float = DEFAULT_GRACE_S) -> None:
-        """Stop claiming; running jobs get ``grace`` seconds to finish, then are handed back
-        to the queue. Returns once the worker has stopped."""
+    async def stop(self, grace: Duration = DEFAULT_GRACE_S) -> None:
+        """Stop claiming; running jobs get ``grace`` (seconds or a ``timedelta``) to finish,
+        then are handed back to the queue. Returns once the worker has stopped.
+
+        ``math.inf`` waits for them however long they take. A bad ``grace`` (negative, NaN,
+        not a number) raises ``ConfigurationError`` and leaves the worker running as before.
+        """
+        grace_s = math.inf if grace == math.inf else to_seconds(grace, "grace")
         for runner in self.runners:
-            runner.request_stop(grace)
+            runner.request_stop(grace_s)
         if self._running:
             await self._stopped.wait()
 
