@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from streamq import (
     JobInfo,
     JobNotFound,
     JobState,
+    StreamqError,
 )
 
 
@@ -180,6 +182,38 @@ async def test_result_times_out(app: App) -> None:
     assert await job.state() is JobState.WAITING
 
 
+async def test_result_takes_a_timedelta_and_refuses_a_bad_timeout(app: App) -> None:
+    job = await app.queue().enqueue("x", None)
+    with pytest.raises(TimeoutError, match="still waiting"):
+        await job.result(timeout=timedelta(milliseconds=100))
+    for bad in ("5", -1, float("nan")):
+        with pytest.raises(ConfigurationError, match="timeout must be"):
+            await job.result(timeout=bad)  # type: ignore[arg-type]
+
+
+async def test_result_with_timeout_zero_reads_the_job_once(app: App) -> None:
+    @app.processor("quick")
+    async def quick(job: Job) -> int:
+        return 7
+
+    job = await app.enqueue("quick")
+    with pytest.raises(TimeoutError, match="still waiting"):
+        await job.result(timeout=0)
+    await app.worker().run(burst=True)
+    assert await job.result(timeout=0) == 7
+
+
+async def test_a_waiter_ends_when_the_app_closes(app: App) -> None:
+    """aclose() while a result() waits without a timeout: the waiter used to go on reading
+    its job every 5 s forever, through the closed client (which connected again)."""
+    job = await app.queue().enqueue("x", None)
+    waiting = asyncio.create_task(job.result())
+    await asyncio.sleep(0.2)
+    await app.aclose()
+    with pytest.raises(StreamqError, match="closed"):
+        await asyncio.wait_for(waiting, 2)
+
+
 async def test_progress_and_log_visible_in_get_job(app: App) -> None:
     """progress() and log() from the processor show in get_job, while running and after."""
     midway, release = asyncio.Event(), asyncio.Event()
@@ -229,7 +263,7 @@ async def test_log_keeps_the_newest_lines(app: App) -> None:
     assert info.logs[-1] == "line 1002"
 
 
-@pytest.mark.parametrize("value", [-1, 100.5, float("nan"), "50", None])
+@pytest.mark.parametrize("value", [-1, 100.5, float("nan"), "50", None, True])
 async def test_progress_out_of_range_is_rejected(app: App, value: Any) -> None:
     """progress() takes a number from 0 to 100; anything else raises and writes nothing."""
     queue = app.queue()

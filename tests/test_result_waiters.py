@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -92,4 +93,25 @@ async def test_a_reader_lingers_for_the_next_sequential_waiter() -> None:
         finally:
             await worker.stop()
             await running
+            await app.aclose()
+
+
+async def test_a_timeout_holds_while_redis_does_not_answer() -> None:
+    """CLIENT PAUSE: result(timeout=0.5) waited for the pause to end (8 s for a pause of
+    8 s) before raising; the timeout now bounds the reads too."""
+    with redis_server() as server:
+        app = App(server.url, namespace="paused")
+        admin = server.client()
+        try:
+            job = await app.queue().enqueue("x", None)
+            admin.execute_command("CLIENT", "PAUSE", 2000, "ALL")
+            started = time.monotonic()
+            with pytest.raises(TimeoutError, match="did not answer in time"):
+                await job.result(timeout=0.5)
+            assert time.monotonic() - started < 1.0
+            await asyncio.sleep(1.6)  # the pause ends
+            with pytest.raises(TimeoutError, match="still waiting"):
+                await job.result(timeout=0.2)
+        finally:
+            admin.close()
             await app.aclose()

@@ -12,6 +12,7 @@ from streamq.errors import InvalidPayload
 
 if TYPE_CHECKING:
     from streamq.queue import Queue
+    from streamq.timeunits import Duration
 
 
 class JobState(enum.StrEnum):
@@ -130,11 +131,12 @@ class Job:
             raise JobNotFound(self.tier, self.id)
         return info
 
-    async def result(self, timeout: float | None = None) -> Any:
+    async def result(self, timeout: Duration | None = None) -> Any:
         """Wait for the job to finish and return its result.
 
         Raises ``JobFailed`` if it ended FAILED, ``TimeoutError`` if it has not finished
-        within ``timeout`` seconds. Woken by the queue's events, not by polling.
+        within ``timeout`` (seconds or a ``timedelta``; the reads of Redis count too, and
+        0 reads the job once). Woken by the queue's events, not by polling.
         """
         return await self._queue.wait_result(self.id, timeout)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
-import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import datetime
 from functools import update_wrapper
@@ -293,7 +293,7 @@ class Queue:
 
     async def set_progress(self, job_id: str, value: float) -> None:
         """Record a job's progress (0..100)."""
-        if not isinstance(value, int | float) or not 0 <= value <= 100:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
             raise ConfigurationError(f"progress must be a number from 0 to 100, got {value!r}")
         await (await self._backend()).scripts.progress(self.keys, job_id, value)
 
@@ -301,13 +301,23 @@ class Queue:
         """Append a line to a job's log."""
         await (await self._backend()).scripts.log(self.keys, job_id, str(line), MAX_LOG_LINES)
 
-    async def wait_result(self, job_id: str, timeout: float | None) -> Any:
-        """Wait for a job to finish; its result, or ``JobFailed``/``TimeoutError``."""
+    async def wait_result(self, job_id: str, timeout: Duration | None) -> Any:
+        """Wait for a job to finish; its result, or ``JobFailed``/``TimeoutError``. The
+        timeout bounds the whole wait, reads of Redis included, so a Redis slow to answer
+        cannot stretch it; ``timeout=0`` reads the job once."""
+        seconds = None if timeout is None else to_seconds(timeout, "timeout")
         backend = await self._backend()
-        deadline = math.inf if timeout is None else time.monotonic() + timeout
-        with translate_errors(self._app.url):
-            async with backend.result_watch(self.keys).waiting_for(job_id) as waiter:
-                state, result, error, tb = await self._outcome(backend, job_id, waiter, deadline)
+        seen: list[str] = []
+        try:
+            async with asyncio.timeout(seconds or None) as limit:
+                with translate_errors(self._app.url):
+                    async with backend.result_watch(self.keys).waiting_for(job_id) as waiter:
+                        state, result, error, tb = await self._outcome(
+                            backend, job_id, waiter, seen, once=seconds == 0)
+        except TimeoutError:
+            if not limit.expired():
+                raise
+            state = seen[-1] if seen else "unread (Redis did not answer in time)"
         if state is None:
             raise JobNotFound(self.name, job_id)
         if state == "completed":
@@ -320,15 +330,16 @@ class Queue:
         )
 
     async def _outcome(
-        self, backend: Backend, job_id: str, waiter: Waiter, deadline: float
+        self, backend: Backend, job_id: str, waiter: Waiter, seen: list[str], once: bool
     ) -> tuple[str | None, str | None, str | None, str | None]:
-        """The job's outcome once it is done (or gone), or its state at ``deadline``."""
+        """The job's outcome once it is done (or gone); with ``once``, as it is now. Each
+        state read is appended to ``seen``."""
         while True:
             outcome = await reads.job_outcome(backend.client, self.keys, job_id)
-            remaining = deadline - time.monotonic()
-            if outcome[0] in (None, "completed", "failed") or remaining <= 0:
+            if outcome[0] in (None, "completed", "failed") or once:
                 return outcome
-            await waiter.wait(remaining)
+            seen.append(outcome[0])
+            await waiter.wait(math.inf)
 
 
 def _unpack(item: Any) -> tuple[str, Any, Mapping[str, Any]]:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import redis.asyncio as aioredis
 
+from streamq import errors
 from streamq.broker import reads
 from streamq.broker.clients import close_client
 from streamq.broker.connection import SOCKET_TIMEOUT_S
@@ -78,7 +79,7 @@ class ResultWatch:
         """A waiter for ``job_id``, woken from the moment this yields: read the job after
         entering, so that nothing it does afterwards goes unseen."""
         if self._wakeup is not None:
-            yield _CounterWaiter(self._wakeup, self._keys.tier + "#events")
+            yield _CounterWaiter(self, self._wakeup, self._keys.tier + "#events")
             return
         waiter = _EventWaiter(self)
         self._waiters.setdefault(job_id, set()).add(waiter)
@@ -91,8 +92,17 @@ class ResultWatch:
             if not waiters:
                 self._waiters.pop(job_id, None)
 
+    def check_open(self) -> None:
+        """``ConnectionError`` once the App closed its connection: a waiter stops there,
+        rather than reading its job on the closed client (which would connect again)."""
+        if self._closing:
+            raise errors.ConnectionError(
+                "the App's connection was closed (App.aclose()) while waiting for a job's "
+                "result; call result() again to keep waiting")
+
     async def start_reader(self) -> None:
         """Start the reader unless it is running."""
+        self.check_open()
         async with self._starting:
             if self._reader is not None and not self._reader.done():
                 return
@@ -101,8 +111,14 @@ class ResultWatch:
             self._reader = asyncio.get_running_loop().create_task(self._read(after))
 
     async def aclose(self) -> None:
-        """Stop the reader (the App is closing its connection)."""
+        """Stop the reader (the App is closing its connection); waiters end with
+        ``ConnectionError``."""
         self._closing = True
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                waiter.woken.set()
+        if self._wakeup is not None:
+            self._wakeup.notify(self._keys.tier + "#events")
         reader, self._reader = self._reader, None
         if reader is not None and not reader.done():
             reader.cancel()
@@ -158,16 +174,19 @@ class _EventWaiter:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.woken.wait(), min(seconds, RECHECK_S))
         self.woken.clear()
+        self._watch.check_open()
 
 
 class _CounterWaiter:
-    def __init__(self, wakeup: Wakeup, key: str) -> None:
-        self._wakeup, self._key = wakeup, key
+    def __init__(self, watch: ResultWatch, wakeup: Wakeup, key: str) -> None:
+        self._watch, self._wakeup, self._key = watch, wakeup, key
         self._seen = wakeup.version(key)
 
     async def wait(self, seconds: float) -> None:
+        self._watch.check_open()
         await self._wakeup.wait(self._key, self._seen, min(seconds, RECHECK_S))
         self._seen = self._wakeup.version(self._key)
+        self._watch.check_open()
 
 
 def _jobs_named(fields: dict[str, str]) -> list[str]:
