@@ -66,3 +66,14 @@ async def test_a_server_that_cannot_persist_refuses_enqueue_with_advice(
             await app.queue().pause()
     finally:
         await app.aclose()
+
+
+async def test_a_database_the_server_does_not_have_is_a_clear_error() -> None:
+    """``/99`` on a server with 16 databases raised redis-py's ResponseError."""
+    with redis_server() as server:
+        app = App(server.url.rsplit("/", 1)[0] + "/99")
+        try:
+            with pytest.raises(streamq.ConfigurationError, match="no such database"):
+                await app.queue().counts()
+        finally:
+            await app.aclose()

@@ -92,3 +92,15 @@ async def test_an_at_sign_in_the_password_still_works() -> None:
     finally:
         await app.aclose()
     assert "p@ss" not in str(caught.value)
+
+
+@pytest.mark.parametrize("path", ["/abc", "/O", "/0x1"])
+async def test_a_database_that_is_not_a_number_is_refused(path: str) -> None:
+    """redis-py took ``/abc`` (or ``/O`` for ``/0``) for database 0, silently."""
+    app = App(f"redis://127.0.0.1:1{path}")
+    try:
+        with pytest.raises(ConfigurationError, match="must be a number"):
+            await app.connect()
+    finally:
+        await app.aclose()
+

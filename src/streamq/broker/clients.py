@@ -45,6 +45,12 @@ class Opener:
     def __init__(self, url: str, options: dict[str, Any]) -> None:
         self.url = url
         self.options = options
+        parts = urlsplit(url)
+        db = parts.path.strip("/")
+        if parts.scheme in ("redis", "rediss") and db and not db.isdigit():
+            # redis-py would quietly use database 0
+            raise ValueError(f"the database in the URL's path must be a number, as in "
+                             f"redis://host:6379/0, got {parts.path!r}")
 
     def open(self, pool_size: int | None = None) -> aioredis.Redis:
         """A new client (``pool_size``: at most that many connections, per node)."""

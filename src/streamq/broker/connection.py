@@ -311,6 +311,10 @@ def _refusal(exc: rex.ResponseError, url: str) -> errors.StreamqError | None:
             "password in the URL, and that the user's ACL grants the commands and the key "
             "pattern streamq needs (docs/security.md)"
         )
+    if "DB index is out of range" in str(exc):
+        return errors.ConfigurationError(
+            f"Redis at {redact(url)} has no such database: the URL's /N (or ?db=N) must be "
+            "below the server's `databases` setting (16 by default: 0 to 15)")
     if "NOGROUP" in str(exc) or str(exc).startswith("UNBLOCKED the stream key"):
         return errors.QueueStateLost(
             f"queue state lost on Redis at {redact(url)}: a consumer group is missing "
