@@ -528,6 +528,18 @@ async def test_max_waiting_raises_queue_full_and_writes_nothing(make_app: MakeAp
     assert await xlens(queue, app) == [1] + [0] * 9
 
 
+async def test_a_batch_larger_than_max_waiting_says_so(make_app: MakeApp) -> None:
+    """5 jobs at once into an empty tier of max_waiting 3: the message said the queue was
+    "full: 0 jobs are waiting", which reads as a bug; it now names the batch."""
+    app = make_app(tiers=[Tier("t", max_waiting=3)])
+    queue = app.queue("t")
+    with pytest.raises(QueueFull, match="cannot take 5 jobs at once") as caught:
+        await queue.enqueue_many([("p", {"i": i}) for i in range(5)])
+    assert (caught.value.waiting, caught.value.adding) == (0, 5)
+    assert "split the batch" in str(caught.value)
+    assert await queue.counts() == EMPTY
+
+
 async def test_max_waiting_ignores_running_and_existing_ids(make_app: MakeApp) -> None:
     """Running jobs do not count toward max_waiting, and re-enqueueing a live id never fails."""
     app = make_app(tiers=[Tier("standard", max_waiting=1)])

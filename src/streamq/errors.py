@@ -65,14 +65,23 @@ class PayloadTooLarge(InvalidPayload):
 
 
 class QueueFull(StreamqError):
-    """The tier already holds ``max_waiting`` jobs that have not started."""
+    """The tier's jobs that have not started (``waiting``) plus the ``adding`` ones would pass
+    ``max_waiting``: nothing was written."""
 
-    def __init__(self, tier: str, waiting: int, max_waiting: int) -> None:
+    def __init__(self, tier: str, waiting: int, max_waiting: int, adding: int = 1) -> None:
         self.tier, self.waiting, self.max_waiting = tier, waiting, max_waiting
+        self.adding = adding
+        if adding == 1:
+            super().__init__(
+                f"queue {tier!r} is full: {waiting} jobs are waiting or delayed and "
+                f"max_waiting is {max_waiting}; run more workers, or raise "
+                "Tier(max_waiting=...)")
+            return
+        split = " split the batch," if adding > max_waiting - waiting else ""
         super().__init__(
-            f"queue {tier!r} is full: {waiting} jobs are waiting or delayed and max_waiting "
-            f"is {max_waiting}; run more workers, or raise Tier(max_waiting=...)"
-        )
+            f"queue {tier!r} cannot take {adding} jobs at once: {waiting} are waiting or "
+            f"delayed and max_waiting is {max_waiting}; nothing was added.{split} run more "
+            "workers, or raise Tier(max_waiting=...)")
 
 
 class JobNotFound(StreamqError, KeyError):

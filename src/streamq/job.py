@@ -93,8 +93,11 @@ class JobInfo:
 class Job:
     """A handle on one job: returned by enqueue, and passed to the processor that runs it.
 
-    ``data`` is the job's data (an instance of the processor's ``model`` when it has one),
-    ``attempt`` the 1-based attempt number while running (0 before the first one).
+    In a processor, ``data`` is the job's data (an instance of the processor's ``model``
+    when it has one) and ``attempt`` the 1-based attempt number. On the handle ``enqueue``
+    returns, ``data`` and ``attempts`` are what the call passed (before the model's
+    validation), ``attempt`` is 0, and an existing job with the same ``job_id`` keeps its
+    own: ``queue.get_job(job.id)`` shows what is stored.
     """
 
     __slots__ = ("_queue", "attempt", "attempts", "data", "id", "name")

@@ -186,7 +186,7 @@ class Scripts(ScheduleScripts):
                                          resent or self._multiplexer is None)
         reply = await self._run("enqueue", script_keys, args, resend=enqueue_resent)
         if reply[0] == QUEUE_FULL:
-            raise errors.QueueFull(keys.tier, int(reply[1]), int(reply[2]))
+            raise errors.QueueFull(keys.tier, int(reply[1]), int(reply[2]), len(jobs))
         self._wake(keys)
         return [bool(created) for created in reply[1:]]
 
