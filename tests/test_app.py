@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import socket
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -347,6 +349,31 @@ def test_an_app_in_use_on_a_loop_running_in_another_thread_is_refused(
         loop.close()
         asyncio.run(delete_namespace(redis_url, namespace))
         gc.collect()
+
+
+def test_an_app_connecting_on_another_threads_loop_is_refused() -> None:
+    """While one thread's loop is still connecting (no backend yet), another thread's loop
+    used to skip the check and share its lock and then its connections; it is refused."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # accepts the TCP connection, never answers: the handshake waits
+    app = App(f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        connecting = asyncio.run_coroutine_threadsafe(app.connect(), loop)
+        time.sleep(0.2)
+        assert not connecting.done()
+        with pytest.raises(StreamqError, match="one App per event loop"):
+            asyncio.run(app.queue().counts())
+        connecting.cancel()
+        asyncio.run_coroutine_threadsafe(app.aclose(), loop).result(5)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+        silent.close()
 
 
 async def test_aclose_without_use_is_harmless() -> None:

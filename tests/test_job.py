@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from datetime import timedelta
 from typing import Any
@@ -201,6 +202,7 @@ async def test_result_with_timeout_zero_reads_the_job_once(app: App) -> None:
         await job.result(timeout=0)
     await app.worker().run(burst=True)
     assert await job.result(timeout=0) == 7
+    assert await job.result(timeout=math.inf) == 7
 
 
 async def test_a_waiter_ends_when_the_app_closes(app: App) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -78,6 +79,7 @@ class App:
         self._loop: asyncio.AbstractEventLoop | None = None
         """The event loop the backend's connections belong to."""
         self._backend_left_behind = False
+        self._loop_change = threading.Lock()
         self._lock: asyncio.Lock | None = None
         self._memory_server: Any = None  # kept across aclose(): memory:// jobs survive it
 
@@ -281,42 +283,45 @@ class App:
 
     async def backend(self, keys: QueueKeys | None = None) -> Backend:
         """The connected backend, connecting (and preparing ``keys``'s queue) on first use."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._use_loop(loop)
         backend = self._backend
-        if backend is not None and self._loop is not asyncio.get_running_loop():
-            self._leave_loop()
-            backend = None
         if backend is not None and (keys is None or keys.tier in backend.prepared):
             return backend
-        if self._lock is None:
-            self._lock = asyncio.Lock()
+        assert self._lock is not None
         async with self._lock:
             if self._backend is None:
                 self._backend = await self._connect()
-                self._loop = asyncio.get_running_loop()
             backend = self._backend
             if keys is not None and keys.tier not in backend.prepared:
                 await backend.scripts.prepare(keys, self.now_ms())
                 backend.prepared.add(keys.tier)
         return backend
 
-    def _leave_loop(self) -> None:
-        """Used on another event loop than its backend's: ``asyncio.run`` called again, as
-        asgiref's ``async_to_sync`` does for each call. The old loop's connections cannot
-        serve this one (a reply would wait for a loop that no longer runs), so its backend is
-        dropped, its sockets closed as that loop's objects are collected (a ResourceWarning
-        under ``-W default``), and a new one connects. A loop still running in another
-        thread is refused instead."""
-        if self._loop is not None and self._loop.is_running():
-            raise StreamqError(
-                "this App is in use on another event loop (in another thread), which owns its "
-                "Redis connections: use one App per event loop (app.using(app.url) makes one "
-                "with the same tiers, processors and hooks)")
-        if not self._backend_left_behind:
-            self._backend_left_behind = True
-            log.info("App used on a new event loop: connecting again. Its connections on the "
-                     "old loop were not closed; `await app.aclose()` (or `async with app:`) "
-                     "before a loop ends closes them", url=redact(self.url))
-        self._backend = self._loop = self._lock = None
+    def _use_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Make ``loop`` the App's, before it connects there: its first use, after
+        ``aclose()``, or ``asyncio.run`` called again, as asgiref's ``async_to_sync`` does
+        for each call. A backend left on an old loop cannot serve this one (a reply would
+        wait for a loop that no longer runs): it is dropped, its sockets closed as that
+        loop's objects are collected (a ResourceWarning under ``-W default``), and a new one
+        connects. While another thread's loop has the App (running, or connecting), it is
+        refused instead."""
+        with self._loop_change:
+            if self._loop is loop:
+                return
+            if self._loop is not None and self._loop.is_running():
+                raise StreamqError(
+                    "this App is in use on another event loop (in another thread), which owns "
+                    "its Redis connections: use one App per event loop (app.using(app.url) "
+                    "makes one with the same tiers, processors and hooks)")
+            if self._backend is not None and not self._backend_left_behind:
+                self._backend_left_behind = True
+                log.info("App used on a new event loop: connecting again. Its connections on "
+                         "the old loop were not closed; `await app.aclose()` (or `async with "
+                         "app:`) before a loop ends closes them", url=redact(self.url))
+            self._backend = None
+            self._loop, self._lock = loop, asyncio.Lock()
 
     async def _connect(self) -> Backend:
         connection = open_connection(self.url, self._memory_server)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import datetime
 from functools import update_wrapper
@@ -303,17 +304,19 @@ class Queue:
 
     async def wait_result(self, job_id: str, timeout: Duration | None) -> Any:
         """Wait for a job to finish; its result, or ``JobFailed``/``TimeoutError``. The
-        timeout bounds the whole wait, reads of Redis included, so a Redis slow to answer
-        cannot stretch it; ``timeout=0`` reads the job once."""
-        seconds = None if timeout is None else to_seconds(timeout, "timeout")
-        backend = await self._backend()
+        timeout bounds the whole wait, connecting and reads of Redis included, so a Redis
+        slow to answer cannot stretch it; ``timeout=0`` reads the job once."""
+        seconds = (None if timeout is None or timeout == math.inf
+                   else to_seconds(timeout, "timeout"))
+        deadline = math.inf if seconds is None else time.monotonic() + seconds
         seen: list[str] = []
         try:
             async with asyncio.timeout(seconds or None) as limit:
+                backend = await self._backend()
                 with translate_errors(self._app.url):
                     async with backend.result_watch(self.keys).waiting_for(job_id) as waiter:
                         state, result, error, tb = await self._outcome(
-                            backend, job_id, waiter, seen, once=seconds == 0)
+                            backend, job_id, waiter, seen, deadline)
         except TimeoutError:
             if not limit.expired():
                 raise
@@ -330,16 +333,19 @@ class Queue:
         )
 
     async def _outcome(
-        self, backend: Backend, job_id: str, waiter: Waiter, seen: list[str], once: bool
+        self, backend: Backend, job_id: str, waiter: Waiter, seen: list[str], deadline: float
     ) -> tuple[str | None, str | None, str | None, str | None]:
-        """The job's outcome once it is done (or gone); with ``once``, as it is now. Each
-        state read is appended to ``seen``."""
+        """The job's outcome once it is done (or gone), or as it is at ``deadline`` (the
+        waits end there too: ``asyncio.timeout`` alone could be lost on Python 3.11, whose
+        ``wait_for`` swallows a cancellation that comes as its wait ends). Each state read
+        is appended to ``seen``."""
         while True:
             outcome = await reads.job_outcome(backend.client, self.keys, job_id)
-            if outcome[0] in (None, "completed", "failed") or once:
+            remaining = deadline - time.monotonic()
+            if outcome[0] in (None, "completed", "failed") or remaining <= 0:
                 return outcome
             seen.append(outcome[0])
-            await waiter.wait(math.inf)
+            await waiter.wait(remaining)
 
 
 def _unpack(item: Any) -> tuple[str, Any, Mapping[str, Any]]:

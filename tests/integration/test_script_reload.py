@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from streamq import App
+from streamq import App, JobState
 from streamq.broker.scripts import SCRIPT_NAMES
 from tests.servers import redis_server
 
@@ -33,6 +33,37 @@ async def test_a_wave_of_noscript_loads_the_scripts_once() -> None:
             assert admin.info("stats")["total_connections_received"] == connections
             assert len({job.id for job in jobs}) == 200
             assert (await queue.counts())["waiting"] == 201
+        finally:
+            admin.close()
+            await app.aclose()
+
+
+async def test_scripts_flushed_again_right_after_a_load_are_loaded_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A second flush (another failover) lands between the load a call waited for and its
+    resend: the resend meets NOSCRIPT too, and raised redis-py's NoScriptError (which
+    stopped a worker's claim loop). It loads again once more."""
+    with redis_server() as server:
+        app = App(server.url, namespace="reload")
+        admin = server.client()
+        try:
+            queue = app.queue()
+            await queue.enqueue("x", None)
+            loader = (await app.backend()).scripts._loader
+            real_load = loader.load
+            flushes = [True]
+
+            async def load_then_flush_again() -> None:
+                await real_load()
+                if flushes:
+                    flushes.pop()
+                    admin.script_flush()
+
+            monkeypatch.setattr(loader, "load", load_then_flush_again)
+            admin.script_flush()
+            job = await queue.enqueue("x", None)
+            assert await job.state() is JobState.WAITING
         finally:
             admin.close()
             await app.aclose()

@@ -212,6 +212,44 @@ async def test_a_failure_that_cannot_be_recorded_is_sent_again(
     assert (info.state, info.error, runs) == (JobState.FAILED, "bad address", [1])
 
 
+async def test_a_stop_waits_for_a_failure_being_recorded_rather_than_hand_it_back(
+    app: App, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """stop(grace=0) while a Fail is being sent again after a dropped connection: the job
+    was handed back, its attempt given back, to run again despite Fail. The stopping worker
+    now waits for the failure to be recorded, as it does for completions."""
+    monkeypatch.setattr("streamq.worker.failures.RETRY_PAUSE_S", 0.1)
+    runs: list[int] = []
+    retrying = asyncio.Event()
+
+    @app.processor("doomed", attempts=3)
+    async def doomed(job: Job) -> None:
+        runs.append(job.attempt)
+        raise Fail("bad address")
+
+    job = await app.enqueue("doomed")
+    backend = await app.backend(app.queue().keys)
+    real_fail = backend.scripts.fail
+    drops = [streamq.ConnectionError("connection dropped")] * 3
+
+    async def flaky_fail(*args: Any, **kwargs: Any) -> str:
+        if drops:
+            retrying.set()
+            raise drops.pop()
+        return await real_fail(*args, **kwargs)
+
+    monkeypatch.setattr(backend.scripts, "fail", flaky_fail)
+    worker = app.worker()
+    task = asyncio.create_task(worker.run())
+    await asyncio.wait_for(retrying.wait(), 5)
+    await asyncio.wait_for(worker.stop(grace=0), 5)
+    await asyncio.wait_for(task, 1)
+    info = await app.queue().get_job(job.id)
+    assert info is not None
+    assert (info.state, info.error, info.attempt, runs) == (JobState.FAILED, "bad address", 1,
+                                                            [1])
+
+
 async def _no_active(worker: Any) -> bool:
     return not any(runner.active for runner in worker.runners)
 

@@ -37,3 +37,28 @@ async def test_a_burst_run_of_several_tiers_raises_one_connection_error() -> Non
         finally:
             admin.close()
             await app.aclose()
+
+
+async def test_a_burst_run_ends_when_a_failure_cannot_be_recorded() -> None:
+    """Concurrency 1, the job fails, and Redis goes away before its failure is recorded:
+    the failure is retried, and its slot counts as free meanwhile, so the burst run claims,
+    meets the lost connection and ends, rather than wait for a slot forever."""
+    with redis_server() as server:
+        app = App(server.url, namespace="lost")
+        started = asyncio.Event()
+        admin = server.client()
+
+        @app.processor("doomed")
+        async def doomed(job: Job) -> None:
+            started.set()
+            await asyncio.sleep(0.2)
+            admin.shutdown(nosave=True)
+            raise RuntimeError("boom")
+
+        await app.enqueue("doomed")
+        try:
+            with pytest.raises(streamq.ConnectionError):
+                await asyncio.wait_for(app.worker(concurrency=1).run(burst=True), 20)
+        finally:
+            admin.close()
+            await app.aclose()

@@ -143,6 +143,10 @@ class Scripts(ScheduleScripts):
             return await (sent if sent is not None else self._send(name, keys, args))
         except rex.NoScriptError:
             await self._loader.reload(generation)
+        try:
+            return await self._send(name, keys, args)
+        except rex.NoScriptError:  # flushed again since the load this call counted on
+            await self._loader.reload(self._loader.generation)
             return await self._send(name, keys, args)
 
     def _send_now(self, name: str, keys: tuple[str, ...], args: list[Any]) -> Awaitable[Any] | None:

@@ -63,6 +63,8 @@ class TierRunner:
         a job that blocked the loop even if it finished before the upkeep loop could run."""
         self._slot_freed = asyncio.Event()
         self._done: list[tuple[Running, Finished]] = []
+        self.failing: set[Running] = set()
+        """Jobs whose failed attempt is being recorded (worker/failures.py)."""
         self._held: deque[Running] = deque()
         """Jobs claimed ahead, waiting here for a slot (their leases are renewed)."""
         self._running = 0
@@ -116,7 +118,7 @@ class TierRunner:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
         self._grace_scope = None
-        recorded = {running for running, _ in self._done}  # finished, awaiting the flush
+        recorded = {r for r, _ in self._done} | self.failing  # finished, being recorded
         unfinished = [r for r in self.active.values() if r not in recorded]
         for running in unfinished:
             running.cancel()
@@ -264,11 +266,11 @@ class TierRunner:
 
     def _free_slots(self) -> int:
         """How many jobs to claim. A job whose processor returned frees its slot before its
-        completion is recorded, so the next claim overlaps the batch's complete call (at
+        outcome is recorded, so the next claim overlaps the batch's complete call (at
         most ``concurrency`` such jobs count as free). Short jobs are claimed up to
         ``concurrency`` ahead (CLAIM_AHEAD_BELOW_S), so the worker has jobs to run while
         Redis answers the next claim."""
-        unrecorded = min(len(self._done) + self._recording, self.concurrency)
+        unrecorded = min(len(self._done) + self._recording + len(self.failing), self.concurrency)
         ahead = self.concurrency if self._job_seconds < CLAIM_AHEAD_BELOW_S else 0
         return self.concurrency + ahead - len(self.active) + unrecorded
 
@@ -359,13 +361,11 @@ class TierRunner:
             self._slot_freed.set()
             self._count(running)
             return
-        status = await record_failure(self.app, backend, self.keys, self.consumer, job, outcome,
-                                      self.settings.keep_failed)
-        if status == "delayed" and outcome.retry_delay_ms is not None:
-            self.upkeep.promote_at(time.monotonic() + outcome.retry_delay_ms / 1000)
-        log.info("job attempt failed", tier=self.keys.tier, job_id=job.id, job=job.name,
-                 attempt=job.attempt, attempts=job.attempts, error=outcome.error, now=status)
-        self.done_with(running)
+        await record_failure(self, backend, running, outcome)
+
+    def free_slot(self) -> None:
+        """Wake the claiming loop: a slot is free (or counts as free)."""
+        self._slot_freed.set()
 
     def done_with(self, running: Running) -> None:
         """Forget a job whose outcome is recorded or dropped (lease lost): its slot and its
