@@ -56,9 +56,12 @@ class JobTasks:
         """Run ``job`` in a task of its own (asyncio keeps only weak references to it)."""
         task = asyncio.get_running_loop().create_task(job)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(log_task_error)
+        task.add_done_callback(self._ended)  # one callback: each is a loop turn's handle
         return task
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        log_task_error(task)
 
     async def wait(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for every job task still running."""
