@@ -181,14 +181,14 @@ async def test_a_job_still_unwinding_after_its_lease_was_lost_ends_before_on_shu
     assert calls == ["cleaned up", "shutdown"]
 
 
-async def test_a_failure_that_cannot_be_recorded_is_sent_again(
-    app: App, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Fail("...") on attempt 1 of 3, and the fail call meets a dropped connection: the
-    worker sends it again (the job stays with it, its lease renewed) rather than leaving
-    the job to come back after its lease and run again despite Fail."""
-    monkeypatch.setattr("streamq.worker.failures.RETRY_PAUSE_S", 0.05)
+async def doomed_with_dropped_fails(
+    app: App, monkeypatch: pytest.MonkeyPatch, drops: int,
+) -> tuple[Job, list[int], asyncio.Event]:
+    """A "doomed" job whose processor raises Fail, and whose first ``drops`` fail calls
+    meet a dropped connection: the job, the attempts its processor ran, and an event set
+    when a fail call is dropped."""
     runs: list[int] = []
+    dropped = asyncio.Event()
 
     @app.processor("doomed", attempts=3)
     async def doomed(job: Job) -> None:
@@ -198,14 +198,26 @@ async def test_a_failure_that_cannot_be_recorded_is_sent_again(
     job = await app.enqueue("doomed")
     backend = await app.backend(app.queue().keys)
     real_fail = backend.scripts.fail
-    drops = [streamq.ConnectionError("connection dropped")] * 2
+    errors = [streamq.ConnectionError("connection dropped")] * drops
 
     async def flaky_fail(*args: Any, **kwargs: Any) -> str:
-        if drops:
-            raise drops.pop()
+        if errors:
+            dropped.set()
+            raise errors.pop()
         return await real_fail(*args, **kwargs)
 
     monkeypatch.setattr(backend.scripts, "fail", flaky_fail)
+    return job, runs, dropped
+
+
+async def test_a_failure_that_cannot_be_recorded_is_sent_again(
+    app: App, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fail("...") on attempt 1 of 3, and the fail call meets a dropped connection: the
+    worker sends it again (the job stays with it, its lease renewed) rather than leaving
+    the job to come back after its lease and run again despite Fail."""
+    monkeypatch.setattr("streamq.worker.failures.RETRY_PAUSE_S", 0.05)
+    job, runs, _ = await doomed_with_dropped_fails(app, monkeypatch, drops=2)
     await asyncio.wait_for(app.worker().run(burst=True), 10)
     info = await app.queue().get_job(job.id)
     assert info is not None
@@ -219,29 +231,10 @@ async def test_a_stop_waits_for_a_failure_being_recorded_rather_than_hand_it_bac
     was handed back, its attempt given back, to run again despite Fail. The stopping worker
     now waits for the failure to be recorded, as it does for completions."""
     monkeypatch.setattr("streamq.worker.failures.RETRY_PAUSE_S", 0.1)
-    runs: list[int] = []
-    retrying = asyncio.Event()
-
-    @app.processor("doomed", attempts=3)
-    async def doomed(job: Job) -> None:
-        runs.append(job.attempt)
-        raise Fail("bad address")
-
-    job = await app.enqueue("doomed")
-    backend = await app.backend(app.queue().keys)
-    real_fail = backend.scripts.fail
-    drops = [streamq.ConnectionError("connection dropped")] * 3
-
-    async def flaky_fail(*args: Any, **kwargs: Any) -> str:
-        if drops:
-            retrying.set()
-            raise drops.pop()
-        return await real_fail(*args, **kwargs)
-
-    monkeypatch.setattr(backend.scripts, "fail", flaky_fail)
+    job, runs, dropped = await doomed_with_dropped_fails(app, monkeypatch, drops=3)
     worker = app.worker()
     task = asyncio.create_task(worker.run())
-    await asyncio.wait_for(retrying.wait(), 5)
+    await asyncio.wait_for(dropped.wait(), 5)
     await asyncio.wait_for(worker.stop(grace=0), 5)
     await asyncio.wait_for(task, 1)
     info = await app.queue().get_job(job.id)

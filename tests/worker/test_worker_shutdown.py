@@ -318,10 +318,8 @@ async def test_stop_returns_when_a_redis_call_loses_the_cancellation(
     await asyncio.wait_for(task, 1)
 
 
-async def test_stop_takes_a_timedelta_grace(app: App) -> None:
-    """``stop(grace=timedelta(...))`` works like seconds, as every other duration does: it
-    used to return while ``run()`` then raised ``TypeError`` in the grace deadline and left
-    the running job active until its lease ran out."""
+def gated_processor(app: App) -> tuple[asyncio.Event, asyncio.Event]:
+    """Register "gated", which returns "done" once released: (started, release)."""
     started, release = asyncio.Event(), asyncio.Event()
 
     @app.processor("gated")
@@ -329,6 +327,15 @@ async def test_stop_takes_a_timedelta_grace(app: App) -> None:
         started.set()
         await release.wait()
         return "done"
+
+    return started, release
+
+
+async def test_stop_takes_a_timedelta_grace(app: App) -> None:
+    """``stop(grace=timedelta(...))`` works like seconds, as every other duration does: it
+    used to return while ``run()`` then raised ``TypeError`` in the grace deadline and left
+    the running job active until its lease ran out."""
+    started, release = gated_processor(app)
 
     job = await app.enqueue("gated")
     worker = app.worker()
@@ -349,13 +356,7 @@ async def test_stop_refuses_a_bad_grace_and_the_worker_runs_on(app: App) -> None
     ``ConfigurationError`` before anything changes: the worker keeps running and claiming,
     and a later ``stop`` works. It used to stop the worker with the bad value (a string
     failed ``run()`` with ``TypeError``, -1 was taken as 0)."""
-    started, release = asyncio.Event(), asyncio.Event()
-
-    @app.processor("gated")
-    async def gated(job: Job) -> str:
-        started.set()
-        await release.wait()
-        return "done"
+    started, release = gated_processor(app)
 
     @app.processor("echo")
     async def echo(job: Job) -> Any:
