@@ -230,6 +230,20 @@ async def test_a_misspelt_tier_is_refused_and_nothing_is_created(redis_url: str,
     assert await keys_of(redis_url, ns) == []
 
 
+async def test_a_job_id_ending_like_a_meta_key_is_not_taken_for_a_tier(
+    redis_url: str, ns: str,
+) -> None:
+    """SCAN for `ns:{*}:meta` also matches the key of a job whose id ends in `}:meta`: the
+    "tier" `high}:job:a` made `streamq stats` exit 2 for the whole namespace."""
+    app = App(redis_url, namespace=ns)
+    await app.queue("high").enqueue("x", {}, job_id="a}:meta", delay=60)  # it has a hash
+    await app.aclose()
+    done = streamq("stats", "--json", url=redis_url, ns=ns)
+    assert done.returncode == 0, done.stderr
+    assert {row["tier"] for row in json.loads(done.stdout)} == {
+        "critical", "high", "standard", "low"}
+
+
 async def test_a_tier_found_in_redis_is_known_without_app(redis_url: str, ns: str) -> None:
     """A custom tier that an App created in Redis works from the URL alone (and with an --app
     that does not define it); the refusal of an unknown tier lists it."""

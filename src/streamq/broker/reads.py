@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoPermissionError
 
 from streamq.broker.keys import GROUP, QueueKeys
+from streamq.config import NAME_PATTERN
 from streamq.errors import StreamqError
 
 FINAL_STATES = ("completed", "failed")
@@ -186,7 +187,9 @@ async def events_after(
 
 async def queue_names(client: aioredis.Redis, namespace: str) -> list[str]:
     """Names of the queues that exist in ``namespace`` (found by their meta hash).
-    ``StreamqError`` if the user's ACL does not grant SCAN (the documented one does not)."""
+    ``StreamqError`` if the user's ACL does not grant SCAN (the documented one does not).
+    The pattern also matches the key of a job whose id ends in ``}:meta``: names no tier
+    could have are left out."""
     prefix, suffix = f"{namespace}:{{", "}:meta"
     try:
         names = {
@@ -197,7 +200,7 @@ async def queue_names(client: aioredis.Redis, namespace: str) -> list[str]:
         raise StreamqError(
             "finding the namespace's tiers needs SCAN, which the Redis user's ACL does not "
             "grant: name the tier (--tier), or grant +scan (docs/security.md)") from None
-    return sorted(names)
+    return sorted(name for name in names if NAME_PATTERN.match(name))
 
 
 async def queues_existing(client: aioredis.Redis, namespace: str, names: list[str]) -> list[str]:
