@@ -20,8 +20,10 @@ from streamq import (
     JobInfo,
     JobNotFound,
     JobState,
+    JobStateError,
     StreamqError,
 )
+from tests.helpers import running, until
 
 
 async def run_burst(app: App, tier: str = "standard") -> None:
@@ -214,6 +216,41 @@ async def test_a_waiter_ends_when_the_app_closes(app: App) -> None:
     await app.aclose()
     with pytest.raises(StreamqError, match="closed"):
         await asyncio.wait_for(waiting, 2)
+
+
+async def test_a_run_that_lost_its_job_cannot_write_into_the_next_one(app: App) -> None:
+    """The runbook's hung job: removed and enqueued again with its id while its old run
+    still runs. The old run's progress and log went into the new job (whose progress is
+    the checkpoint it resumes from); they are refused now, and nothing is written."""
+    started, released = asyncio.Event(), asyncio.Event()
+    refused: list[str] = []
+
+    @app.processor("hung")
+    async def hung(job: Job) -> None:
+        started.set()
+        await released.wait()
+        for write in (job.progress(99), job.log("old run")):
+            try:
+                await write
+            except JobStateError as exc:
+                refused.append(str(exc))
+
+    queue = app.queue()
+    await queue.enqueue("hung", "old", job_id="J")
+    async with running(app.worker()):
+        await asyncio.wait_for(started.wait(), 5)
+        await queue.remove("J")
+        await queue.enqueue("hung", "new", job_id="J", delay=60)
+        released.set()
+        await until(lambda: _refused_twice(refused))
+    info = await queue.get_job("J")
+    assert info is not None
+    assert (info.data, info.progress, info.logs) == ("new", 0.0, [])
+    assert all("lost it" in message for message in refused)
+
+
+async def _refused_twice(refused: list[str]) -> bool:
+    return len(refused) == 2
 
 
 async def test_progress_and_log_visible_in_get_job(app: App) -> None:

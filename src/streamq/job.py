@@ -100,13 +100,15 @@ class Job:
     own: ``queue.get_job(job.id)`` shows what is stored.
     """
 
-    __slots__ = ("_queue", "attempt", "attempts", "data", "id", "name")
+    __slots__ = ("_queue", "_run", "attempt", "attempts", "data", "id", "name")
 
     def __init__(
         self, queue: Queue, job_id: str, name: str, data: Any, attempt: int = 0,
-        attempts: int = 0,
+        attempts: int = 0, run: tuple[str, str] | None = None,
     ) -> None:
         self._queue = queue
+        self._run = run
+        """In a processor: (entry, consumer) of the run, which progress and log check."""
         self.id = job_id
         self.name = name
         self.data = data
@@ -144,9 +146,12 @@ class Job:
         return await self._queue.wait_result(self.id, timeout)
 
     async def progress(self, value: float) -> None:
-        """Record progress, 0..100, visible to ``queue.get_job``."""
-        await self._queue.set_progress(self.id, value)
+        """Record progress, 0..100, visible to ``queue.get_job``. In a processor whose run
+        lost the job (removed, or reclaimed after its lease) it raises ``JobStateError``
+        and writes nothing: the job's next run keeps its own progress."""
+        await self._queue.set_progress(self.id, value, self._run)
 
     async def log(self, line: str) -> None:
-        """Append a line to the job's log (the newest 1000 lines are kept)."""
-        await self._queue.append_log(self.id, line)
+        """Append a line to the job's log (the newest 1000 lines are kept); like
+        ``progress``, refused to a run that lost the job."""
+        await self._queue.append_log(self.id, line, self._run)

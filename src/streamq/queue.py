@@ -292,22 +292,23 @@ class Queue:
 
     # ----------------------------------------------------------------- used by Job
 
-    async def set_progress(self, job_id: str, value: float) -> None:
-        """Record a job's progress (0..100)."""
+    async def set_progress(self, job_id: str, value: float,
+                           run: tuple[str, str] | None = None) -> None:
+        """Record a job's progress (0..100); with ``run``, only while that run is the job's."""
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
             raise ConfigurationError(f"progress must be a number from 0 to 100, got {value!r}")
-        await (await self._backend()).scripts.progress(self.keys, job_id, value)
+        await (await self._backend()).scripts.progress(self.keys, job_id, value, run)
 
-    async def append_log(self, job_id: str, line: str) -> None:
-        """Append a line to a job's log."""
-        await (await self._backend()).scripts.log(self.keys, job_id, str(line), MAX_LOG_LINES)
+    async def append_log(self, job_id: str, line: str, run: tuple[str, str] | None = None) -> None:
+        """Append a line to a job's log; with ``run``, only while that run is the job's."""
+        await (await self._backend()).scripts.log(self.keys, job_id, str(line), MAX_LOG_LINES,
+                                                  run)
 
     async def wait_result(self, job_id: str, timeout: Duration | None) -> Any:
         """Wait for a job to finish; its result, or ``JobFailed``/``TimeoutError``. The
         timeout bounds the whole wait, connecting and reads of Redis included, so a Redis
         slow to answer cannot stretch it; ``timeout=0`` reads the job once."""
-        seconds = (None if timeout is None or timeout == math.inf
-                   else to_seconds(timeout, "timeout"))
+        seconds = None if timeout in (None, math.inf) else to_seconds(timeout, "timeout")
         deadline = math.inf if seconds is None else time.monotonic() + seconds
         seen: list[str] = []
         try:

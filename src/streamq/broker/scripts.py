@@ -320,6 +320,11 @@ class Scripts(ScheduleScripts):
         return int(reply[1]), int(reply[2])
 
     def _check(self, keys: QueueKeys, job_id: str, reply: list[Any], action: str) -> None:
+        if reply[0] == LEASE_LOST:
+            raise errors.JobStateError(
+                f"cannot {action} job {job_id!r}: this run lost it (the job was removed, or "
+                "reclaimed after its lease ran out) and nothing was written; the worker has "
+                "dropped this run's outcome, so the processor can stop")
         if reply[0] == JOB_NOT_FOUND:
             raise errors.JobNotFound(keys.tier, job_id)
         if reply[0] == WRONG_STATE:
@@ -383,13 +388,19 @@ class Scripts(ScheduleScripts):
         await self._run("pause", (keys.meta, keys.events), [int(paused), EVENTS_CAP])
         self._wake(keys)
 
-    async def progress(self, keys: QueueKeys, job_id: str, value: float) -> None:
-        """Record a job's progress."""
-        reply = await self._run("progress", (keys.job(job_id), keys.index), [value, job_id])
+    async def progress(
+        self, keys: QueueKeys, job_id: str, value: float, run: tuple[str, str] | None = None
+    ) -> None:
+        """Record a job's progress; ``run``: (entry, consumer) of the run reporting it."""
+        reply = await self._run("progress", (keys.job(job_id), keys.index),
+                                [value, job_id, *(run or ("", ""))])
         self._check(keys, job_id, reply, "record progress of")
 
-    async def log(self, keys: QueueKeys, job_id: str, line: str, max_lines: int) -> None:
-        """Append a line to a job's log."""
+    async def log(
+        self, keys: QueueKeys, job_id: str, line: str, max_lines: int,
+        run: tuple[str, str] | None = None,
+    ) -> None:
+        """Append a line to a job's log; ``run``: (entry, consumer) of the run writing it."""
         reply = await self._run("log", (keys.job(job_id), keys.logs(job_id), keys.index),
-                                [line, max_lines, job_id])
+                                [line, max_lines, job_id, *(run or ("", ""))])
         self._check(keys, job_id, reply, "log to")

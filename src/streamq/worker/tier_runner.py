@@ -342,7 +342,8 @@ class TierRunner:
         outcome = None
         try:
             outcome = await run_job(job, self.app.processors.get(job.name), self.queue,
-                                    self.settings, self.app.hooks, self.soft_timeouts)
+                                    self.settings, self.app.hooks, self.soft_timeouts,
+                                    self.consumer)
         except asyncio.CancelledError:
             if running.cancelled:
                 return
