@@ -44,7 +44,8 @@ def _json(text: str | None) -> Any:
 class JobInfo:
     """Everything stored about one job, read at one moment (``queue.get_job``). ``error``
     and ``traceback`` are those of the last failed attempt, kept when a later one
-    completes."""
+    completes. ``logs`` are read by ``get_job`` only: listings (``jobs``,
+    ``dead_letters``) leave them empty, one read a job less."""
 
     id: str
     name: str

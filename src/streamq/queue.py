@@ -198,7 +198,7 @@ class Queue:
 
     @_reading
     async def jobs(self, state: JobState | str, limit: int = 100) -> list[JobInfo]:
-        """Up to ``limit`` jobs in ``state`` (finished ones newest first)."""
+        """Up to ``limit`` jobs in ``state``, without their logs (finished ones newest first)."""
         state = _job_state(state)
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
             raise ConfigurationError(f"limit must be an integer >= 0, got {limit!r}")
