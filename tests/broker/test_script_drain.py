@@ -10,6 +10,7 @@ from tests.broker.helpers import (
     KEEP,
     NOW,
     claim,
+    deliver,
     enqueue,
     exists,
     finished,
@@ -57,6 +58,27 @@ async def test_active_jobs_are_left_alone(app: App) -> None:
     assert await stream(ctx, 0) == [(job.entry, "run")]
     assert (await job_hash(ctx, "run"))["state"] == "active"
     assert not await exists(ctx, ctx.keys.job("wait"))
+    assert await ctx.scripts.complete(ctx.keys, "w1", NOW, KEEP, [finished(job)]) == [True]
+
+
+async def test_entries_delivered_but_never_claimed_are_drained(app: App) -> None:
+    """A worker's blocking read was given entries, and it died (or lost the reply) before
+    its claim: pending, yet their jobs never started. drain() left them, so the backlog came
+    back after the lease. A held job's entry, and a promoted job's (which has a hash), go;
+    a running job's pending entry stays."""
+    ctx = await open_ctx(app)
+    await enqueue(ctx, new_job("run"))
+    [job] = await claim(ctx, "w1", count=1)
+    await enqueue(ctx, new_job("held"), new_job("later", due_ms=NOW - 1))
+    await ctx.scripts.promote_due(ctx.keys, NOW, 100)
+    assert sorted(i for _, _, i in await deliver(ctx, "dead-worker")) == ["held", "later"]
+    assert await ctx.scripts.drain(ctx.keys, "drainer:1", 100, True) == 2
+    assert await pending(ctx, 0) == [(job.entry, "w1")]
+    assert await stream(ctx, 0) == [(job.entry, "run")]
+    for job_id in ("held", "later"):
+        assert not await exists(ctx, ctx.keys.job(job_id))
+        assert await ctx.client.hget(ctx.keys.index, job_id) is None
+    assert await ctx.scripts.drain(ctx.keys, "drainer:1", 100, True) == 0
     assert await ctx.scripts.complete(ctx.keys, "w1", NOW, KEEP, [finished(job)]) == [True]
 
 

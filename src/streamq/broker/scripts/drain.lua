@@ -10,10 +10,33 @@ ARGV[3]        limit: at most this many jobs per stream per call
 ARGV[4]        job key prefix; ARGV[5] logs key prefix
 ARGV[6]        1 = delayed jobs too, 0 = waiting only
 Returns        {0, deleted}: call again until deleted == 0
-Reading with ">" yields exactly the entries no worker has been given yet. ]]
+Reading with ">" yields the entries no worker has been given yet. Entries a worker's
+blocking read was given but whose jobs no claim started (the worker died, or lost the
+read's reply, before its claim) are pending yet not started: the job held in the entry is
+still indexed there, or the job's hash is WAITING in that entry. They go too (a claim that
+comes later finds them gone and starts nothing; a job it started early is cancelled). Of
+the pending entries, the first `limit` of each stream are looked at per call. ]]
+-- @include place
 local group, drainer, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local job_prefix, logs_prefix = ARGV[4], ARGV[5]
 local deleted = 0
+
+-- whether the job of pending entry `entry` (fields `fields`) of priority `p` never started
+local function not_started(p, entry, fields)
+  local id = fields[2]
+  if #fields > 2 then return redis.call('HGET', KEYS[12], id) == place(p, entry) end
+  local f = redis.call('HMGET', job_prefix .. id, 'state', 'entry')
+  return f[1] == 'waiting' and f[2] == entry
+end
+
+local function delete_entry(stream, entry, fields)
+  redis.call('XACK', stream, group, entry)
+  redis.call('XDEL', stream, entry)
+  redis.call('DEL', job_prefix .. fields[2], logs_prefix .. fields[2])
+  if #fields > 2 then redis.call('HDEL', KEYS[12], fields[2]) end
+  deleted = deleted + 1
+end
+
 for p = 0, 9 do
   local stream = KEYS[2 + p]
   if redis.call('XLEN', stream) > 0 then
@@ -22,15 +45,15 @@ for p = 0, 9 do
     if r and #r > 0 then
       local entries
       if type(r[1]) == 'table' then entries = r[1][2] else entries = r[2] end
-      for _, e in ipairs(entries) do
-        redis.call('XACK', stream, group, e[1])
-        redis.call('XDEL', stream, e[1])
-        redis.call('DEL', job_prefix .. e[2][2], logs_prefix .. e[2][2])
-        if #e[2] > 2 then redis.call('HDEL', KEYS[12], e[2][2]) end
-        deleted = deleted + 1
-      end
+      for _, e in ipairs(entries) do delete_entry(stream, e[1], e[2]) end
     end
     redis.call('XGROUP', 'DELCONSUMER', stream, group, drainer)
+    for _, pe in ipairs(redis.call('XPENDING', stream, group, '-', '+', limit)) do
+      local found = redis.call('XRANGE', stream, pe[1], pe[1])[1]
+      if found and found[2][2] and not_started(p, pe[1], found[2]) then
+        delete_entry(stream, pe[1], found[2])
+      end
+    end
   end
 end
 if ARGV[6] == '1' then
