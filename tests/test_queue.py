@@ -510,6 +510,22 @@ async def test_enqueue_many_queue_full_writes_nothing(make_app: MakeApp) -> None
 # --------------------------------------------------------------------------- max_waiting
 
 
+async def test_reads_create_no_queue(make_app: MakeApp) -> None:
+    """Reading a tier not yet in Redis answers as for an empty one and writes nothing: the
+    reads prepared the queue (streams, groups, meta), so `streamq stats --namespace typo`
+    created every tier."""
+    app = make_app()
+    queue = app.queue("high")
+    assert await queue.counts() == EMPTY
+    assert not await queue.is_paused()
+    assert await queue.get_job("x") is None
+    for state in JobState:
+        assert await queue.jobs(state) == []
+    with pytest.raises(JobNotFound):
+        await queue.state_of("x")
+    assert await keys_of(app) == []
+
+
 async def test_max_waiting_raises_queue_full_and_writes_nothing(make_app: MakeApp) -> None:
     """Past max_waiting, enqueue raises QueueFull (with its numbers) and writes nothing."""
     app = make_app(tiers=[Tier("high", max_waiting=2)])

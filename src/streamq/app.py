@@ -35,7 +35,7 @@ from streamq.job import Job
 from streamq.processor import Processor, ProcessorFn, RateKeyFn, check_processor_fn
 from streamq.queue import Queue
 from streamq.scheduling.backoff import Backoff
-from streamq.timeunits import Duration, to_seconds
+from streamq.timeunits import Duration, timeout_seconds
 
 if TYPE_CHECKING:
     import pydantic
@@ -134,10 +134,7 @@ class App:
         if backoff is not None and not isinstance(backoff, Backoff):
             raise ConfigurationError(
                 "backoff must be a Backoff, e.g. Backoff.fixed(60) or Backoff.custom(fn)")
-        timeout_s = None if timeout is None else to_seconds(timeout, "timeout")
-        if timeout_s is not None and timeout_s <= 0:
-            raise ConfigurationError(f"timeout must be > 0 seconds (or None for the tier's "
-                                     f"timeout), got {timeout!r}")
+        timeout_s = timeout_seconds(timeout)
         if rate_key is not None and not callable(rate_key):
             raise ConfigurationError("rate_key= takes a function of the job's data")
 

@@ -154,21 +154,18 @@ async def cmd_enqueue(args: argparse.Namespace) -> int:
 
 
 async def cmd_stats(args: argparse.Namespace) -> int:
-    from streamq.broker import reads
+    from streamq.broker.reads import oldest_waiting_ms
     from streamq.cli_output import print_table, to_json
 
     app = await open_app(args)
     rows = []
     backend = await app.backend()
     for name in await tiers_of(app, args):
-        # read directly, not through Queue, which would create a tier not yet in Redis
-        keys = app.queue(name).keys
+        queue = app.queue(name)
         with translate_errors(app.url):
-            counts = await reads.counts(backend.client, keys)
-            paused = await reads.is_paused(backend.client, keys)
-            oldest = await reads.oldest_waiting_ms(backend.client, keys)
+            oldest = await oldest_waiting_ms(backend.client, queue.keys)
         age = None if oldest is None else max(0.0, (app.now_ms() - oldest) / 1000)
-        rows.append({"tier": name, **counts, "paused": paused,
+        rows.append({"tier": name, **await queue.counts(), "paused": await queue.is_paused(),
                      "oldest_waiting_s": None if age is None else round(age, 1)})
     print(to_json(rows) if args.json else print_table(rows))
     return EXIT_OK
@@ -176,12 +173,9 @@ async def cmd_stats(args: argparse.Namespace) -> int:
 
 async def cmd_jobs(args: argparse.Namespace) -> int:
     from streamq.cli_output import print_table, to_json
-    from streamq.cli_tiers import existing
 
     app = await open_app(args)
-    tier = one_tier(args)
-    infos = (await app.queue(tier).jobs(JobState(args.state), args.limit)
-             if await existing(app, [tier]) else [])
+    infos = await app.queue(one_tier(args)).jobs(JobState(args.state), args.limit)
     if args.json:
         print(to_json(infos))
     else:
@@ -208,11 +202,8 @@ async def cmd_schedules(args: argparse.Namespace) -> int:
 
 
 async def find_job(app: App, args: argparse.Namespace) -> Any:
-    """The job ``args.id`` in --tier, else in any tier; only tiers that exist in Redis are
-    read (reading a queue creates it)."""
-    from streamq.cli_tiers import existing
-
-    for name in await existing(app, await tiers_of(app, args)):
+    """The job ``args.id`` in --tier, else in any tier."""
+    for name in await tiers_of(app, args):
         info = await app.queue(name).get_job(args.id)
         if info is not None:
             return info

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from streamq.app import App
 from streamq.broker.connection import translate_errors
-from streamq.config import DEFAULT_TIERS, Tier, check_name
+from streamq.config import Tier, check_name, resolve_tiers
 from streamq.errors import ConfigurationError, StreamqError
 
 
@@ -20,7 +20,7 @@ def adopt(app: App, name: str) -> None:
     """Make ``name``, a tier found in Redis, one of ``app``'s tiers (with ``standard``'s
     settings, as ``App(tiers=[Tier(name)])`` would give it)."""
     if name not in app.tiers:
-        app.tiers[name] = DEFAULT_TIERS["standard"].apply(Tier(name))
+        app.tiers[name] = resolve_tiers([Tier(name)])[name]
 
 
 async def existing(app: App, names: Iterable[str]) -> list[str]:

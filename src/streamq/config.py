@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from streamq.errors import ConfigurationError
 from streamq.scheduling.backoff import Backoff
-from streamq.timeunits import Duration, to_ms, to_seconds
+from streamq.timeunits import Duration, timeout_seconds, to_ms, to_seconds
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 PRIORITIES = range(10)
@@ -112,8 +112,7 @@ class Tier:
                 _positive_int(value, f"Tier {what}", minimum=minimum)
         if self.backoff is not None and not isinstance(self.backoff, Backoff):
             raise ConfigurationError("Tier backoff must be a Backoff, e.g. Backoff.fixed(60)")
-        if self.timeout is not None and to_seconds(self.timeout, "Tier timeout") <= 0:
-            raise ConfigurationError("Tier timeout must be > 0 seconds, or None")
+        timeout_seconds(self.timeout, "Tier timeout")
         if self.lease is not None and to_seconds(self.lease, "Tier lease") < 1:
             raise ConfigurationError("Tier lease must be at least 1 second")
         for what in ("rate_limit", "rate_limit_per_key"):

@@ -21,7 +21,7 @@ from streamq.job import Job, JobInfo, JobState
 from streamq.job_ids import new_job_id, new_job_ids
 from streamq.processor import resolve_rate_key
 from streamq.scheduling.backoff import Backoff
-from streamq.timeunits import Duration, to_ms, to_seconds
+from streamq.timeunits import Duration, timeout_seconds, to_ms, to_seconds
 
 if TYPE_CHECKING:
     from streamq.app import App
@@ -40,8 +40,8 @@ R = TypeVar("R")
 def _reading(
     method: Callable[Concatenate[Queue, P], Coroutine[Any, Any, R]],
 ) -> Callable[Concatenate[Queue, P], Coroutine[Any, Any, R]]:
-    """A method that reads Redis with the client directly (the scripts translate their own
-    errors): redis-py's errors become streamq's, which say what to do."""
+    """A read of Redis with the client: redis-py's errors become streamq's. It connects
+    without preparing the queue: a tier not in Redis reads as empty, and is not created."""
 
     async def reading(self: Queue, /, *args: P.args, **kwargs: P.kwargs) -> R:
         with translate_errors(self._app.url):
@@ -177,14 +177,14 @@ class Queue:
     @_reading
     async def get_job(self, job_id: str) -> JobInfo | None:
         """Everything stored about a job, or ``None`` if there is no such job."""
-        backend = await self._backend()
+        backend = await self._app.backend()
         [(fields, logs)] = await reads.job_fields(backend.client, self.keys, [job_id])
         return JobInfo.from_hash(self.name, job_id, fields, logs) if fields else None
 
     @_reading
     async def state_of(self, job_id: str) -> JobState:
         """A job's state; raises ``JobNotFound`` if there is no such job."""
-        backend = await self._backend()
+        backend = await self._app.backend()
         state, *_ = await reads.job_outcome(backend.client, self.keys, job_id)
         if state is None:
             raise JobNotFound(self.name, job_id)
@@ -193,7 +193,7 @@ class Queue:
     @_reading
     async def counts(self) -> dict[str, int]:
         """Jobs per state: waiting, active, delayed, completed, failed."""
-        backend = await self._backend()
+        backend = await self._app.backend()
         return await reads.counts(backend.client, self.keys)
 
     @_reading
@@ -204,7 +204,7 @@ class Queue:
             raise ConfigurationError(f"limit must be an integer >= 0, got {limit!r}")
         if limit == 0:
             return []
-        backend = await self._backend()
+        backend = await self._app.backend()
         ids = await reads.job_ids_in(backend.client, self.keys, state.value, limit)
         found = await reads.job_fields(backend.client, self.keys, ids, with_logs=False)
         return [
@@ -220,7 +220,7 @@ class Queue:
     @_reading
     async def is_paused(self) -> bool:
         """Whether workers are holding off this queue."""
-        backend = await self._backend()
+        backend = await self._app.backend()
         return await reads.is_paused(backend.client, self.keys)
 
     # ----------------------------------------------------------------- managing
@@ -308,7 +308,7 @@ class Queue:
         """Wait for a job to finish; its result, or ``JobFailed``/``TimeoutError``. The
         timeout bounds the whole wait, connecting and reads of Redis included, so a Redis
         slow to answer cannot stretch it; ``timeout=0`` reads the job once."""
-        seconds = None if timeout in (None, math.inf) else to_seconds(timeout, "timeout")
+        seconds = None if timeout is None else to_seconds(timeout, "timeout", infinite=True)
         deadline = math.inf if seconds is None else time.monotonic() + seconds
         seen: list[str] = []
         try:
@@ -392,9 +392,7 @@ def _options(backoff: Backoff | None, timeout: Duration | None) -> str:
             raise ConfigurationError("backoff must be a Backoff, e.g. Backoff.fixed(60)")
         opts["backoff"] = backoff.to_json()
     if timeout is not None:
-        opts["timeout"] = to_seconds(timeout, "timeout")
-        if opts["timeout"] <= 0:
-            raise ConfigurationError("timeout must be > 0 seconds")
+        opts["timeout"] = timeout_seconds(timeout)
     return codec.encode(opts)
 
 

@@ -60,8 +60,7 @@ async def schedule(
     backend = await app.backend(keys)
     holders = await store.tiers_holding(backend.client, _all_keys(app), definition.key)
     moved_from = [app.queue(other).keys for other in holders if other != tier_name]
-    paused = bool(moved_from) and await store.paused_in(backend.client, moved_from,
-                                                         definition.key)
+    paused = any(was_paused for other, was_paused in holders.items() if other != tier_name)
     for _ in range(MAX_TRIES):
         current = await store.definition(backend.client, keys, definition.key)
         stored = None if current is None else _readable(current)

@@ -13,8 +13,11 @@ MAX_SECONDS = 10**10
 a datetime when read back."""
 
 
-def to_seconds(value: Duration, what: str) -> float:
-    """``value`` as float seconds; a clear error for negatives, NaN, infinity and non-numbers."""
+def to_seconds(value: Duration, what: str, *, infinite: bool = False) -> float:
+    """``value`` as float seconds; a clear error for negatives, NaN, infinity (unless
+    ``infinite``: ``math.inf`` for "no limit") and non-numbers."""
+    if infinite and value == math.inf:
+        return math.inf
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, int | float) and not isinstance(value, bool):
@@ -34,3 +37,13 @@ def to_seconds(value: Duration, what: str) -> float:
 def to_ms(value: Duration, what: str) -> int:
     """``value`` as integer milliseconds (rounded up, so a tiny delay is never zero)."""
     return math.ceil(to_seconds(value, what) * 1000)
+
+
+def timeout_seconds(value: Duration | None, what: str = "timeout") -> float | None:
+    """A job's timeout in seconds: ``None`` (the tier's, or none), else a duration > 0."""
+    if value is None:
+        return None
+    seconds = to_seconds(value, what)
+    if seconds <= 0:
+        raise ConfigurationError(f"{what} must be > 0 seconds, or None, got {value!r}")
+    return seconds

@@ -134,19 +134,16 @@ async def listing(
     return rows
 
 
-async def tiers_holding(client: aioredis.Redis, keyss: list[QueueKeys], key: str) -> list[str]:
-    """The tiers (among ``keyss``) that have a schedule called ``key``."""
+async def tiers_holding(
+    client: aioredis.Redis, keyss: list[QueueKeys], key: str
+) -> dict[str, bool]:
+    """The tiers (among ``keyss``) that have a schedule called ``key``: whether it is paused
+    in each."""
     async with client.pipeline(transaction=False) as pipe:
         for keys in keyss:
             pipe.hexists(keys.schedules, key)
-        found = await pipe.execute()
-    return [keys.tier for keys, present in zip(keyss, found, strict=True) if present]
-
-
-async def paused_in(client: aioredis.Redis, keyss: list[QueueKeys], key: str) -> bool:
-    """Whether the schedule ``key`` is paused in any of the tiers ``keyss``."""
-    async with client.pipeline(transaction=False) as pipe:
-        for keys in keyss:
             pipe.zscore(keys.ticks, key)
-        scores = await pipe.execute()
-    return any(score is not None and math.isinf(score) for score in scores)
+        found = await pipe.execute()
+    return {keys.tier: score is not None and math.isinf(score)
+            for keys, present, score in zip(keyss, found[::2], found[1::2], strict=True)
+            if present}

@@ -13,7 +13,7 @@ from streamq import codec
 from streamq.config import PRIORITIES, check_name
 from streamq.errors import ConfigurationError
 from streamq.scheduling import cron
-from streamq.timeunits import Duration, to_ms, to_seconds
+from streamq.timeunits import Duration, timeout_seconds, to_ms
 
 Misfire = Literal["skip", "run_once"]
 MISFIRE_POLICIES = ("skip", "run_once")
@@ -143,7 +143,7 @@ def build(
         every_ms=None if every is None else cron.check_every(every), tz=tz or "UTC",
         data=codec.decode(data_json), misfire=misfire, jitter_ms=to_ms(jitter, "jitter"),
         priority=priority, attempts=attempts,
-        timeout_s=None if timeout is None else to_seconds(timeout, "timeout"))
+        timeout_s=timeout_seconds(timeout))
 
 
 def _checked(
@@ -174,8 +174,7 @@ def _checked(
         raise ConfigurationError(f"priority must be an integer from 0 to 9, got {priority!r}")
     if attempts is not None and (type(attempts) is not int or attempts < 1):
         raise ConfigurationError(f"attempts must be an integer >= 1, got {attempts!r}")
-    if timeout_s is not None and (type(timeout_s) not in (int, float) or not timeout_s > 0):
-        raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout_s!r}")
+    timeout_s = timeout_seconds(timeout_s)
     return Schedule(
         key=key, name=name, tier=tier, cron=expr, every_ms=every_ms, tz=zone, data=data,
         misfire="skip" if misfire == "skip" else "run_once", jitter_ms=jitter_ms,

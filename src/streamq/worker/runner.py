@@ -52,13 +52,13 @@ def _retry_later(
 
 async def run_job(
     job: ClaimedJob, processor: Processor | None, queue: Queue, settings: TierSettings,
-    hooks: Hooks | None = None, soft: SoftTimeouts | None = None, consumer: str = "",
+    consumer: str, hooks: Hooks | None = None, soft: SoftTimeouts | None = None,
 ) -> Outcome:
     """Run ``job`` once and say what should happen to it. Never raises but for the worker's
     own cancellation: what the job, its stored options or a hook raise is an outcome, so a
-    job never stays ACTIVE in a worker that lives on. ``hooks``: the App's, run around the
-    attempt; ``soft`` runs its soft-timeout hooks (see ``worker/hooks.py``); ``consumer``:
-    the worker's, whose run ``job.progress`` and ``job.log`` check."""
+    job never stays ACTIVE in a worker that lives on. ``consumer``: the worker's, whose run
+    ``job.progress`` and ``job.log`` check; ``hooks``: the App's, run around the attempt;
+    ``soft`` runs its soft-timeout hooks (see ``worker/hooks.py``)."""
     if processor is None:
         return Failed(
             f"unknown job type {job.name!r}: no processor is registered for it in the worker "
@@ -72,7 +72,7 @@ async def run_job(
                    else processor.backoff or settings.backoff)
         timeout = options.get("timeout") or processor.timeout or settings.timeout_s
         handle = Job(queue, job.id, job.name, data, job.attempt, job.attempts,
-                     (job.entry, consumer) if consumer else None)
+                     (job.entry, consumer))
         if hooks is None or not hooks.around_job:
             return await _attempt(processor, handle, job, backoff, timeout, settings, soft)
         return await around_job(

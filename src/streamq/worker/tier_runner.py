@@ -342,8 +342,8 @@ class TierRunner:
         outcome = None
         try:
             outcome = await run_job(job, self.app.processors.get(job.name), self.queue,
-                                    self.settings, self.app.hooks, self.soft_timeouts,
-                                    self.consumer)
+                                    self.settings, self.consumer, self.app.hooks,
+                                    self.soft_timeouts)
         except asyncio.CancelledError:
             if running.cancelled:
                 return
@@ -354,13 +354,14 @@ class TierRunner:
             if outcome is not None and running.confirmed is None:
                 self._count(running)  # first: reaching max_jobs stops held jobs starting
             self._start_held(backend)
-        if running.confirmed is not None and not await running.confirmed:
-            return
+        if running.confirmed is not None:  # started early: counted once its claim confirms it
+            if not await running.confirmed:
+                return
+            self._count(running)
         if isinstance(outcome, Completed):
             self._done.append((running, Finished(job.id, job.priority, job.entry, outcome.result)))
             self._done_ready.set()
             self._slot_freed.set()
-            self._count(running)
             return
         await record_failure(self, backend, running, outcome)
 

@@ -131,7 +131,7 @@ class Worker:
         ``math.inf`` waits for them however long they take. A bad ``grace`` (negative, NaN,
         not a number) raises ``ConfigurationError`` and leaves the worker running as before.
         """
-        grace_s = math.inf if grace == math.inf else to_seconds(grace, "grace")
+        grace_s = to_seconds(grace, "grace", infinite=True)
         for runner in self.runners:
             runner.request_stop(grace_s)
         if self._running:

@@ -43,6 +43,5 @@ end
 redis.call('HSET', key, 'state', 'failed', 'end', now)
 redis.call('ZADD', KEYS[2], now, id)
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', tonumber(ARGV[11]), '*', 'ev', 'failed', 'id', id)
--- not this job (nor others failed in the same ms), unless none are kept
-trim_finished(KEYS[2], keep, ARGV[9], ARGV[10], keep > 0 and now or nil)
+trim_finished(KEYS[2], keep, ARGV[9], ARGV[10], now)
 return {0, 2}

@@ -9,9 +9,7 @@ Returns        {0}; {3}: JOB_NOT_FOUND (removed meanwhile: nothing is written)
                or reclaimed): nothing is written into the job's next run ]]
 -- @include owns_run
 if ARGV[4] ~= '' then
-  if redis.call('EXISTS', KEYS[1]) == 0 or not owns_run(KEYS[1], ARGV[4], ARGV[5]) then
-    return {2}
-  end
+  if not owns_run(KEYS[1], ARGV[4], ARGV[5]) then return {2} end
 elseif redis.call('EXISTS', KEYS[1]) == 0 and redis.call('HEXISTS', KEYS[3], ARGV[3]) == 0 then
   return {3}
 end

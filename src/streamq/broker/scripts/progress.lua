@@ -9,11 +9,11 @@ Returns        {0}; {3}: JOB_NOT_FOUND (removed meanwhile: nothing is written)
                {2}: LEASE_LOST, the run is no longer the job's (removed and enqueued again,
                or reclaimed): nothing is written into the job's next run ]]
 -- @include owns_run
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  if ARGV[3] ~= '' then return {2} end
+if ARGV[3] ~= '' then
+  if not owns_run(KEYS[1], ARGV[3], ARGV[4]) then return {2} end
+elseif redis.call('EXISTS', KEYS[1]) == 0 then
   if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return {4, 'waiting'} end
   return {3}
 end
-if ARGV[3] ~= '' and not owns_run(KEYS[1], ARGV[3], ARGV[4]) then return {2} end
 redis.call('HSET', KEYS[1], 'progress', ARGV[1])
 return {0}

@@ -82,7 +82,7 @@ for p = 0, 9 do
 end
 
 if failed > 0 then
-  trim_finished(KEYS[1], keep, job_prefix, logs_prefix, keep > 0 and now or nil)
+  trim_finished(KEYS[1], keep, job_prefix, logs_prefix, now)
 end
 
 local reply = {0, requeued, failed}
