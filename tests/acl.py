@@ -8,7 +8,7 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "security.md"
 TEST_ONLY = ("+pttl", "+xinfo|consumers", "+scan", "+echo", "+client|id",
-             "+client|kill", "+blpop")
+             "+client|kill", "+client|list", "+blpop")
 """Commands the test suite itself uses to look at Redis (not needed by streamq)."""
 
 

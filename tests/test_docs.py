@@ -14,15 +14,17 @@ def test_readme_example_runs(tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text()
     [example] = re.findall(r"```python\n(.*?)```", readme, re.S)
     assert len(example.strip().splitlines()) <= 25
-    script = tmp_path / "example.py"
+    # the worker command the example names, run as written on the module it names
+    [command] = re.findall(r"then: (streamq worker --app (\w+):app .*)$", example, re.M)
+    script = tmp_path / f"{command[1]}.py"
     script.write_text(example.replace('"redis://localhost:6379/0"', '"memory://"'))
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert "waiting" in done.stdout
-    worker = subprocess.run(  # the worker command it names imports the same module
-        [sys.executable, "-m", "streamq", "worker", "--app", "example:app", "--tier", "high",
-         "--burst"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    worker = subprocess.run(
+        [sys.executable, "-m", "streamq", *command[0].split()[1:], "--burst"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert worker.returncode == 0, worker.stderr
 
 

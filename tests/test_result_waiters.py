@@ -108,8 +108,8 @@ async def test_a_timeout_holds_while_redis_does_not_answer() -> None:
             started = time.monotonic()
             with pytest.raises(TimeoutError, match="did not answer in time"):
                 await job.result(timeout=0.5)
-            assert time.monotonic() - started < 1.0
-            await asyncio.sleep(1.6)  # the pause ends
+            assert time.monotonic() - started < 1.5
+            await asyncio.to_thread(admin.ping)  # answered once the pause ends
             with pytest.raises(TimeoutError, match="still waiting"):
                 await job.result(timeout=0.2)
         finally:

@@ -317,26 +317,37 @@ async def test_a_failing_soft_timeout_hook_does_not_touch_the_job(app: App) -> N
     assert any(e["event"] == "on_soft_timeout hook failed" for e in logs)
 
 
+def job_done_once_warned(app: App) -> asyncio.Event:
+    """Register "slow" (timeout 0.5 s), which returns "ok" once ``warned`` is set: the
+    soft-timeout hook sets it, at 0.4 s, so the job ends before its timeout, its hook
+    still running."""
+    warned = asyncio.Event()
+
+    @app.processor("slow", timeout=0.5)
+    async def slow(job: Job) -> str:
+        await warned.wait()
+        return "ok"
+
+    return warned
+
+
 async def test_the_worker_waits_for_a_running_soft_timeout_hook_before_on_shutdown(
     app: App,
 ) -> None:
     """The job finishes while its soft-timeout hook still runs: the worker stops only once
     the hook is done, so on_shutdown cannot close a client the hook is using."""
     calls: list[str] = []
+    warned = job_done_once_warned(app)
 
     @app.on_soft_timeout
     async def page(job: Job, timeout: float) -> None:
+        warned.set()
         await asyncio.sleep(0.3)
         calls.append("paged")
 
     @app.on_shutdown
     async def close_clients() -> None:
         calls.append("shutdown")
-
-    @app.processor("slow", timeout=0.2)
-    async def slow(job: Job) -> str:
-        await asyncio.sleep(0.17)
-        return "ok"
 
     job = await app.enqueue("slow")
     await app.worker().run(burst=True)
@@ -349,9 +360,11 @@ async def test_a_soft_timeout_hook_still_running_long_after_stop_is_cancelled(
 ) -> None:
     monkeypatch.setattr("streamq.worker.hooks.SOFT_TIMEOUT_HOOKS_WAIT_S", 0.2)
     calls: list[str] = []
+    warned = job_done_once_warned(app)
 
     @app.on_soft_timeout
     async def stuck(job: Job, timeout: float) -> None:
+        warned.set()
         try:
             await asyncio.sleep(60)
         except asyncio.CancelledError:
@@ -361,11 +374,6 @@ async def test_a_soft_timeout_hook_still_running_long_after_stop_is_cancelled(
     @app.on_shutdown
     async def close_clients() -> None:
         calls.append("shutdown")
-
-    @app.processor("slow", timeout=0.2)
-    async def slow(job: Job) -> str:
-        await asyncio.sleep(0.17)
-        return "ok"
 
     await app.enqueue("slow")
     started = time.monotonic()

@@ -5,11 +5,12 @@ the group and keeps serving the tier instead of stopping with ``QueueStateLost``
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from streamq import App, Job
-from tests.helpers import running
+from tests.helpers import running, until
 from tests.servers import redis_server
 
 
@@ -52,8 +53,9 @@ async def test_streams_deleted_under_an_idle_worker_do_not_stop_it(app: App) -> 
         return str(job.data)
 
     async with running(app.worker(concurrency=1)) as task:
-        await asyncio.sleep(0.3)  # nothing to claim: the worker waits in its blocking read
         backend = await app.backend(queue.keys)
+        if backend.connection.wakeup is None:  # real Redis: the worker waits in XREADGROUP
+            await until(lambda: _blocked_reads(backend.client))
         await backend.client.delete(*queue.keys.ready)
         await asyncio.sleep(0.3)
         assert not task.done()
@@ -76,8 +78,9 @@ async def test_an_idle_worker_whose_redis_becomes_a_replica_reads_again() -> Non
         admin = server.client()
         try:
             await app.queue().counts()
+            app_client = (await app.backend()).client
             async with running(app.worker(concurrency=1)) as task:
-                await asyncio.sleep(0.3)
+                await until(lambda: _blocked_reads(app_client))
                 admin.execute_command("REPLICAOF", "127.0.0.1", "1")
                 await asyncio.sleep(0.5)
                 admin.execute_command("REPLICAOF", "NO", "ONE")
@@ -87,3 +90,9 @@ async def test_an_idle_worker_whose_redis_becomes_a_replica_reads_again() -> Non
         finally:
             admin.close()
             await app.aclose()
+
+
+async def _blocked_reads(client: Any) -> bool:
+    """Whether a worker's XREADGROUP is blocked in the server now."""
+    clients: list[dict[str, Any]] = await client.client_list()
+    return any(c.get("cmd") == "xreadgroup" and "b" in c.get("flags", "") for c in clients)
