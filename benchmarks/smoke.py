@@ -83,8 +83,7 @@ async def main(url: str, n: int, concurrency: int) -> None:
         return None
 
     queue = app.queue("bench")
-    await app.connect()
-    await queue.counts()
+    await app.backend(queue.keys)  # connected, scripts loaded, the queue prepared
 
     start = time.perf_counter()
     for i in range(n // 4):

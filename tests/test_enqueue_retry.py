@@ -134,7 +134,7 @@ async def proxied_app(
     monkeypatch.setattr(connection, "SOCKET_TIMEOUT_S", CLIENT_TIMEOUT_S)
     path = urlsplit(redis_url).path or "/0"
     app = App(f"redis://127.0.0.1:{proxy.listen_port}{path}", namespace=namespace)
-    await app.queue().counts()  # connect and prepare the queue before arming the proxy
+    await app.backend(app.queue().keys)  # connect and prepare the queue before arming it
     yield app
     await app.aclose()
     await delete_namespace(redis_url, namespace)
@@ -210,7 +210,7 @@ async def test_only_a_call_that_may_be_a_resend_looks_up_ids_streamq_made() -> N
         app = App(server.url)
         try:
             queue = app.queue()
-            await queue.counts()  # connected, scripts loaded, queue prepared
+            await app.backend(queue.keys)  # connected, scripts loaded, queue prepared
             before = id_lookups(server)
             await queue.enqueue("x", 1)
             await queue.enqueue_many([("x", 2), ("x", 3)])

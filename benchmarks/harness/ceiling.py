@@ -94,7 +94,7 @@ async def _enqueue_floor(probe: RedisProbe, n: int) -> float:
                       tiers=[streamq.Tier("script-floor")])
     queue = app.queue("script-floor")
     try:
-        await queue.counts()  # loads the scripts and prepares the tier
+        await app.backend(queue.keys)  # loads the scripts and prepares the tier
     finally:
         await app.aclose()
     sha = script_sha("enqueue")

@@ -190,9 +190,10 @@ async def test_a_group_missing_while_full_is_reported_not_taken_as_there(
     set_full(server, True)
     fresh = App(server.url, namespace=app.namespace)
     try:
-        with pytest.raises(RedisFull):
-            await fresh.queue().counts()
+        with pytest.raises(RedisFull):  # preparing the queue (its first enqueue, claim, ...)
+            await fresh.backend(fresh.queue().keys)
         set_full(server, False)
+        await fresh.backend(fresh.queue().keys)
         assert (await fresh.queue().counts())["waiting"] == 1
     finally:
         await fresh.aclose()
