@@ -241,14 +241,14 @@ class Queue:
         backend = await self._backend()
         total = 0
         while deleted := await backend.scripts.drain(
-            self.keys, f"drainer:{new_job_id()}", 1000, delayed
+            self.keys, f"drainer:{new_job_id()}", 1000, delayed, self._app.now_ms()
         ):
             total += deleted
         return total
 
     async def remove(self, job_id: str) -> None:
         """Delete a job in any state. A running job's worker discards its outcome."""
-        await (await self._backend()).scripts.remove(self.keys, job_id)
+        await (await self._backend()).scripts.remove(self.keys, job_id, self._app.now_ms())
 
     async def promote(self, job_id: str) -> None:
         """Run a delayed job now."""

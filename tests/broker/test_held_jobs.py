@@ -77,7 +77,7 @@ async def test_remove_a_held_job(app: App) -> None:
     """remove() deletes its entry and index entry; the id can be enqueued again."""
     ctx = await open_ctx(app)
     await enqueue(ctx, new_job("a"))
-    assert await ctx.scripts.remove(ctx.keys, "a") == "waiting"
+    assert await ctx.scripts.remove(ctx.keys, "a", NOW) == "waiting"
     assert await held(app, "a") == (False, False)
     assert await stream_total(ctx) == 0
     assert await enqueue(ctx, new_job("a")) == [True]
@@ -135,7 +135,7 @@ async def test_a_held_job_over_its_key_limit_is_deferred_with_a_hash(app: App) -
 async def test_drain_clears_the_index(app: App) -> None:
     ctx = await open_ctx(app)
     await enqueue(ctx, new_job("a"), new_job("b"))
-    assert await ctx.scripts.drain(ctx.keys, "drainer", 100, False) == 2
+    assert await ctx.scripts.drain(ctx.keys, "drainer", 100, False, NOW) == 2
     assert await ctx.client.hgetall(ctx.keys.index) == {}
     assert await enqueue(ctx, new_job("a")) == [True]
 

@@ -198,7 +198,7 @@ async def test_stale_delivered_entry_of_a_recreated_job_is_dropped(app: App) -> 
     ctx = await open_ctx(app)
     await enqueue(ctx, new_job("a"))
     delivered = await deliver(ctx, "w1")
-    await ctx.scripts.remove(ctx.keys, "a")
+    await ctx.scripts.remove(ctx.keys, "a", NOW)
     await enqueue(ctx, new_job("a"))
     [(fresh, _)] = await stream(ctx, 0)
     [job] = await claim(ctx, "w1", delivered=delivered)

@@ -194,7 +194,7 @@ async def test_id_is_reusable_once_the_job_is_gone(app: App) -> None:
     await ctx.scripts.complete(ctx.keys, "w1", NOW, 10, [finished(job)])
     assert await enqueue(ctx, new_job("a")) == [False]
     assert (await job_hash(ctx, "a"))["state"] == "completed"
-    await ctx.scripts.remove(ctx.keys, "a")
+    await ctx.scripts.remove(ctx.keys, "a", NOW)
     assert await enqueue(ctx, new_job("a")) == [True]
     assert (await job_hash(ctx, "a"))["state"] == "waiting"
 

@@ -78,6 +78,6 @@ async def test_removed_job_is_lease_lost(app: App) -> None:
     """A removed job's entry is no longer pending: renewal reports lease lost."""
     ctx = await open_ctx(app)
     job = await start(ctx, new_job("a"))
-    await ctx.scripts.remove(ctx.keys, "a")
+    await ctx.scripts.remove(ctx.keys, "a", NOW)
     assert await ctx.scripts.extend(ctx.keys, "w1", [(0, job.entry)]) == [False]
     assert await pending(ctx, 0) == []

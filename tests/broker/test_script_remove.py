@@ -40,7 +40,7 @@ async def test_remove_waiting(app: App) -> None:
     ctx = await open_ctx(app)
     await enqueue(ctx, new_job("a", priority=3), new_job("b", priority=3))
     await ctx.scripts.log(ctx.keys, "a", "x", 10)
-    assert await ctx.scripts.remove(ctx.keys, "a") == "waiting"
+    assert await ctx.scripts.remove(ctx.keys, "a", NOW) == "waiting"
     assert not await exists(ctx, ctx.keys.job("a"))
     assert not await exists(ctx, ctx.keys.logs("a"))
     assert [job_id for _, job_id in await stream(ctx, 3)] == ["b"]
@@ -50,7 +50,7 @@ async def test_remove_delayed(app: App) -> None:
     """A delayed job leaves the delayed set."""
     ctx = await open_ctx(app)
     await enqueue(ctx, new_job("a", due_ms=NOW + 1000))
-    assert await ctx.scripts.remove(ctx.keys, "a") == "delayed"
+    assert await ctx.scripts.remove(ctx.keys, "a", NOW) == "delayed"
     await assert_gone(ctx, "a")
 
 
@@ -59,7 +59,7 @@ async def test_remove_active_makes_completion_lease_lost(app: App) -> None:
     renewal report lease lost and nothing is recreated."""
     ctx = await open_ctx(app)
     job = await start(ctx, new_job("a", priority=1))
-    assert await ctx.scripts.remove(ctx.keys, "a") == "active"
+    assert await ctx.scripts.remove(ctx.keys, "a", NOW) == "active"
     await assert_gone(ctx, "a")
     assert await ctx.scripts.complete(ctx.keys, "w1", NOW, KEEP, [finished(job)]) == [False]
     assert await ctx.scripts.fail(ctx.keys, "w1", job, NOW, error="e", traceback="",
@@ -72,7 +72,7 @@ async def test_remove_completed(app: App) -> None:
     ctx = await open_ctx(app)
     job = await start(ctx, new_job("a"))
     await ctx.scripts.complete(ctx.keys, "w1", NOW, KEEP, [finished(job)])
-    assert await ctx.scripts.remove(ctx.keys, "a") == "completed"
+    assert await ctx.scripts.remove(ctx.keys, "a", NOW) == "completed"
     await assert_gone(ctx, "a")
 
 
@@ -82,7 +82,7 @@ async def test_remove_failed(app: App) -> None:
     job = await start(ctx, new_job("a"))
     await ctx.scripts.fail(ctx.keys, "w1", job, NOW, error="e", traceback="",
                            retry_delay_ms=None, keep=KEEP)
-    assert await ctx.scripts.remove(ctx.keys, "a") == "failed"
+    assert await ctx.scripts.remove(ctx.keys, "a", NOW) == "failed"
     await assert_gone(ctx, "a")
 
 
@@ -90,11 +90,11 @@ async def test_unknown_job_raises_job_not_found(app: App) -> None:
     """NOT_FOUND maps to JobNotFound; removing twice is not found the second time."""
     ctx = await open_ctx(app)
     with pytest.raises(JobNotFound):
-        await ctx.scripts.remove(ctx.keys, "nope")
+        await ctx.scripts.remove(ctx.keys, "nope", NOW)
     await enqueue(ctx, new_job("a"))
-    await ctx.scripts.remove(ctx.keys, "a")
+    await ctx.scripts.remove(ctx.keys, "a", NOW)
     with pytest.raises(JobNotFound):
-        await ctx.scripts.remove(ctx.keys, "a")
+        await ctx.scripts.remove(ctx.keys, "a", NOW)
 
 
 async def test_a_resent_remove_answers_what_the_first_did(app: App) -> None:
@@ -104,11 +104,11 @@ async def test_a_resent_remove_answers_what_the_first_did(app: App) -> None:
     that new job. A new call (another token) removes it; the record of a removal expires."""
     ctx = await open_ctx(app)
     await enqueue(ctx, new_job("a", due_ms=NOW + 1000))
-    assert await ctx.scripts.remove(ctx.keys, "a", op="t1") == "delayed"
-    assert await ctx.scripts.remove(ctx.keys, "a", op="t1") == "delayed"
+    assert await ctx.scripts.remove(ctx.keys, "a", NOW, op="t1") == "delayed"
+    assert await ctx.scripts.remove(ctx.keys, "a", NOW, op="t1") == "delayed"
     await enqueue(ctx, new_job("a"))
-    assert await ctx.scripts.remove(ctx.keys, "a", op="t1") == "delayed"
+    assert await ctx.scripts.remove(ctx.keys, "a", NOW, op="t1") == "delayed"
     assert [job_id for _, job_id in await stream(ctx)] == ["a"]
     assert [e["ev"] for e in await events(ctx) if e.get("id") == "a"].count("removed") == 1
-    assert await ctx.scripts.remove(ctx.keys, "a", op="t2") == "waiting"
+    assert await ctx.scripts.remove(ctx.keys, "a", NOW, op="t2") == "waiting"
     assert 0 < int(await ctx.client.pttl(ctx.keys.removed("a"))) <= REMOVAL_RECORD_MS

@@ -106,6 +106,23 @@ async def test_a_flooding_tenant_does_not_starve_another(
         assert (await a[2].info()).attempt == 1
 
 
+async def test_draining_a_tenants_deferred_backlog_frees_its_limit(
+    clock_app: App, clock: FakeClock
+) -> None:
+    """Tenant A's 8 deferred jobs are drained: its next job starts on A's next token, 30 s
+    later, not behind the drained ones (4.5 minutes later: the bucket stayed in debt)."""
+    ran = register(clock_app, "tenants", rate_key=lambda data: data["tenant"])
+    for i in range(10):
+        await clock_app.enqueue("task-tenants", {"tenant": "A", "i": i})
+    async with running(clock_app.worker("tenants", concurrency=8)):
+        await settle_at(clock_app, 2, "tenants")
+        assert await clock_app.queue("tenants").drain() == 8
+        late = await clock_app.enqueue("task-tenants", {"tenant": "A", "i": 10})
+        clock.advance(30)
+        await settle_at(clock_app, 3, "tenants")
+        assert ran[-1] == late.id
+
+
 async def test_stop_ends_the_wait_for_a_token(
     clock_app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:

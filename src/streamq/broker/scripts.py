@@ -347,14 +347,17 @@ class Scripts(ScheduleScripts):
         self._check(keys, job_id, reply, "retry (only a failed job can be retried)")
         self._wake(keys)
 
-    async def remove(self, keys: QueueKeys, job_id: str, *, op: str | None = None) -> str:
-        """Delete a job in any state; returns the state it was in. ``op``: this call's token
+    async def remove(
+        self, keys: QueueKeys, job_id: str, now_ms: int, *, op: str | None = None
+    ) -> str:
+        """Delete a job in any state; returns the state it was in. A job its key's rate limit
+        deferred gives its token back (lib/refund_token). ``op``: this call's token
         (:meth:`_op`)."""
         reply = await self._run(
             "remove",
             (keys.delayed, keys.completed, keys.failed, keys.job(job_id), keys.logs(job_id),
-             *keys.ready, keys.events, keys.index, keys.removed(job_id)),
-            [GROUP, job_id, EVENTS_CAP, self._op(op), REMOVAL_RECORD_MS],
+             *keys.ready, keys.events, keys.index, keys.removed(job_id), keys.rate),
+            [GROUP, job_id, EVENTS_CAP, self._op(op), REMOVAL_RECORD_MS, now_ms],
         )
         self._check(keys, job_id, reply, "remove")
         self._wake_waiters(keys)
@@ -375,11 +378,14 @@ class Scripts(ScheduleScripts):
                                 [cutoff_ms, limit, keys.job_prefix, keys.logs_prefix])
         return int(reply[1])
 
-    async def drain(self, keys: QueueKeys, drainer: str, limit: int, delayed: bool) -> int:
-        """Delete up to ``limit`` not-yet-started jobs per stream; returns how many."""
+    async def drain(
+        self, keys: QueueKeys, drainer: str, limit: int, delayed: bool, now_ms: int
+    ) -> int:
+        """Delete up to ``limit`` not-yet-started jobs per stream; returns how many. Jobs their
+        key's rate limit deferred give their tokens back (lib/refund_token)."""
         reply = await self._run(
-            "drain", (keys.delayed, *keys.ready, keys.index),
-            [GROUP, drainer, limit, keys.job_prefix, keys.logs_prefix, int(delayed)],
+            "drain", (keys.delayed, *keys.ready, keys.index, keys.rate),
+            [GROUP, drainer, limit, keys.job_prefix, keys.logs_prefix, int(delayed), now_ms],
         )
         return int(reply[1])
 

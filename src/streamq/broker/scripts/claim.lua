@@ -30,9 +30,10 @@ Entries whose job hash is gone (removed, or lost with Redis's data) are acknowle
 dropped. Delivered entries beyond `count` are handed back, so claims never exceed slots
 (count 0: a stopping worker hands back what its last blocking read delivered).
 A job whose key has no token left goes to DELAYED (attempt unchanged) until its key's next
-free token, which it takes at once (the bucket goes into debt) and keeps in its `rsv` field:
-it starts on that token when it comes back, so later jobs of the key queue behind it rather
-than taking its token first. Jobs of one key deferred together are one token interval apart.
+free token, which it takes at once (the bucket goes into debt) and keeps in its `rsv` field
+("size:due:previous", so that remove and drain can give it back): it starts on that token
+when it comes back, so later jobs of the key queue behind it rather than taking its token
+first. Jobs of one key deferred together are one token interval apart.
 A job held in its entry alone (lib/inline) gets its hash when it starts or is deferred.
 A claim run again with the same delivered entries (its reply was lost and the client resent
 it) reports the jobs the first run started from them again, with the same attempt.
@@ -152,14 +153,15 @@ local function defer(prio, stream, entry, key, id, b, job)
   local due = now + wait_ms(b)
   local spaced = b.q + math.ceil(b.per / b.limit)
   if spaced > due then due = spaced end
+  local rsv = b.per .. ':' .. due .. ':' .. b.q  -- what lib/refund_token needs to give it back
   b.q, b.t, b.dirty = due, b.t - b.per, true
   redis.call('XACK', stream, group, entry)
   redis.call('XDEL', stream, entry)
   if job then
-    inline_to_hash(key, prio, job, 'attempt', '0', 'state', 'delayed', 'due', due, 'rsv', '1')
+    inline_to_hash(key, prio, job, 'attempt', '0', 'state', 'delayed', 'due', due, 'rsv', rsv)
   else
     redis.call('HDEL', key, 'entry')
-    redis.call('HSET', key, 'state', 'delayed', 'due', due, 'rsv', '1')
+    redis.call('HSET', key, 'state', 'delayed', 'due', due, 'rsv', rsv)
   end
   redis.call('ZADD', KEYS[12], due, id)
   deferred = deferred + 1

@@ -4,21 +4,26 @@ Running jobs are left alone.
 KEYS[1]        delayed sorted set
 KEYS[2..11]    ready streams for priorities 0..9
 KEYS[12]       index hash (job id -> place, lib/place, of each job held in its entry)
+KEYS[13]       the tier's rate bucket (a key's bucket is KEYS[13] .. ':' .. key, as in claim)
 ARGV[1]        group name
 ARGV[2]        drainer consumer name (entries pass through it on their way out)
 ARGV[3]        limit: at most this many jobs per stream per call
 ARGV[4]        job key prefix; ARGV[5] logs key prefix
 ARGV[6]        1 = delayed jobs too, 0 = waiting only
+ARGV[7]        now, ms since the epoch (a deferred job's token goes back before its due time)
 Returns        {0, deleted}: call again until deleted == 0
 Reading with ">" yields the entries no worker has been given yet. Entries a worker's
 blocking read was given but whose jobs no claim started (the worker died, or lost the
 read's reply, before its claim) are pending yet not started: the job held in the entry is
 still indexed there, or the job's hash is WAITING in that entry. They go too (a claim that
 comes later finds them gone and starts nothing; a job it started early is cancelled). Of
-the pending entries, the first `limit` of each stream are looked at per call. ]]
+the pending entries, the first `limit` of each stream are looked at per call. Jobs deferred
+by their key's rate limit give their tokens back (lib/refund_token). ]]
 -- @include place
+-- @include refund_token
 local group, drainer, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local job_prefix, logs_prefix = ARGV[4], ARGV[5]
+local now = tonumber(ARGV[7])
 local deleted = 0
 
 -- whether the job of pending entry `entry` (fields `fields`) of priority `p` never started
@@ -29,11 +34,23 @@ local function not_started(p, entry, fields)
   return f[1] == 'waiting' and f[2] == entry
 end
 
+-- a job that is not held in its entry may hold a rate-limit token (deferred, then promoted)
+local function delete_job(id)
+  local key = job_prefix .. id
+  local f = redis.call('HMGET', key, 'rk', 'rsv')
+  refund_token(KEYS[13], f[1], f[2], now)
+  redis.call('DEL', key, logs_prefix .. id)
+end
+
 local function delete_entry(stream, entry, fields)
   redis.call('XACK', stream, group, entry)
   redis.call('XDEL', stream, entry)
-  redis.call('DEL', job_prefix .. fields[2], logs_prefix .. fields[2])
-  if #fields > 2 then redis.call('HDEL', KEYS[12], fields[2]) end
+  if #fields > 2 then
+    redis.call('DEL', job_prefix .. fields[2], logs_prefix .. fields[2])
+    redis.call('HDEL', KEYS[12], fields[2])
+  else
+    delete_job(fields[2])
+  end
   deleted = deleted + 1
 end
 
@@ -57,9 +74,10 @@ for p = 0, 9 do
   end
 end
 if ARGV[6] == '1' then
-  local ids = redis.call('ZRANGE', KEYS[1], 0, limit - 1)
+  -- latest first: each deferred job is then its key's latest reservation (lib/refund_token)
+  local ids = redis.call('ZREVRANGE', KEYS[1], 0, limit - 1)
   for _, id in ipairs(ids) do
-    redis.call('DEL', job_prefix .. id, logs_prefix .. id)
+    delete_job(id)
     redis.call('ZREM', KEYS[1], id)
   end
   deleted = deleted + #ids
