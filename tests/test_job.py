@@ -338,3 +338,20 @@ async def test_removing_a_job_wakes_a_result_waiter_at_once(app: App) -> None:
     with pytest.raises(JobNotFound):
         await waiter
     assert time.monotonic() - started < 1.0
+
+
+async def test_draining_a_tier_wakes_its_result_waiters_at_once(app: App) -> None:
+    """result() waiting on a waiting job and on a delayed one, both drained, raise
+    JobNotFound promptly (one "drained" event). Before, they learnt it at their next check,
+    up to 5 s later."""
+    queue = app.queue("standard")
+    waiting = await queue.enqueue("anything", {})
+    delayed = await queue.enqueue("anything", {}, delay=60)
+    waiters = [asyncio.create_task(job.result(timeout=10)) for job in (waiting, delayed)]
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    assert await queue.drain() == 2
+    for waiter in waiters:
+        with pytest.raises(JobNotFound):
+            await waiter
+    assert time.monotonic() - started < 1.0

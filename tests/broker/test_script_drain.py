@@ -12,6 +12,7 @@ from tests.broker.helpers import (
     claim,
     deliver,
     enqueue,
+    events,
     exists,
     finished,
     job_hash,
@@ -25,7 +26,8 @@ from tests.broker.helpers import (
 
 
 async def test_drain_removes_waiting_and_delayed(app: App) -> None:
-    """Waiting jobs in every priority and delayed jobs are deleted, with their logs."""
+    """Waiting jobs in every priority and delayed jobs are deleted, with their logs. A call
+    that deleted any writes one "drained" event (it wakes every Job.result waiter)."""
     ctx = await open_ctx(app)
     await enqueue(ctx, new_job("w0", priority=0), new_job("w5", priority=5),
                   new_job("w9", priority=9), new_job("d", due_ms=NOW + 1000))
@@ -37,6 +39,7 @@ async def test_drain_removes_waiting_and_delayed(app: App) -> None:
         assert not await exists(ctx, ctx.keys.job(job_id))
     assert not await exists(ctx, ctx.keys.logs("w5"))
     assert await ctx.scripts.drain(ctx.keys, "drainer:1", 100, True, NOW) == 0
+    assert [event["ev"] for event in await events(ctx)] == ["drained"]
 
 
 async def test_delayed_kept_when_not_asked(app: App) -> None:

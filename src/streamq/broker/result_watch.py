@@ -2,12 +2,12 @@
 connection, shared by every waiter on a job of that tier.
 
 A waiter is woken when an event names its job (``completed`` names a batch of ids;
-``failed`` and ``removed`` one id), and then reads the job. Each waiter used to run its own
-blocking ``XREAD`` on a connection of its own and read its job again on every event of the
-tier, whoever it was for: with 100 waiters and 500 events a second, 150,000 commands a
-second. Now the tier's events are read once, and a waiter reads its job when it starts
-waiting, when an event names it, and at least every ``RECHECK_S`` (an event trimmed from
-the stream before the reader saw it costs a wait of at most that long).
+``failed`` and ``removed`` one id) or every job (``drained``), and then reads the job. Each
+waiter used to run its own blocking ``XREAD`` on a connection of its own and read its job
+again on every event of the tier, whoever it was for: with 100 waiters and 500 events a
+second, 150,000 commands a second. Now the tier's events are read once, and a waiter reads
+its job when it starts waiting, when an event names it, and at least every ``RECHECK_S`` (an
+event trimmed from the stream before the reader saw it costs a wait of at most that long).
 
 The reader starts with the first waiter, from the newest event at that moment: it is read
 before the waiter reads its job, so nothing in between is missed. It ends after a read that
@@ -114,9 +114,7 @@ class ResultWatch:
         """Stop the reader (the App is closing its connection); waiters end with
         ``ConnectionError``."""
         self._closing = True
-        for waiters in self._waiters.values():
-            for waiter in waiters:
-                waiter.woken.set()
+        self._wake(None)
         if self._wakeup is not None:
             self._wakeup.notify(self._keys.tier + "#events")
         reader, self._reader = self._reader, None
@@ -137,18 +135,22 @@ class ResultWatch:
             while self._waiters and not self._closing:
                 for entry_id, fields in await self._events_after(after):
                     after = entry_id
-                    for job_id in _jobs_named(fields):
-                        for waiter in self._waiters.get(job_id, ()):
-                            waiter.woken.set()
+                    self._wake(_jobs_named(fields))
             self._after = None
         except Exception:
             if self._closing:
                 return
             self._after = after
             await asyncio.sleep(FAILED_READ_PAUSE_S)  # no read-wake-read loop while it fails
-            for waiters in self._waiters.values():
-                for waiter in waiters:
-                    waiter.woken.set()
+            self._wake(None)
+
+    def _wake(self, job_ids: list[str] | None) -> None:
+        """Wake the waiters on ``job_ids``; None: every waiter."""
+        named = (self._waiters.values() if job_ids is None
+                 else [self._waiters.get(job_id, set()) for job_id in job_ids])
+        for waiters in named:
+            for waiter in waiters:
+                waiter.woken.set()
 
     async def _events_after(self, after: str) -> list[tuple[str, dict[str, str]]]:
         if self._blocking is None:
@@ -189,8 +191,10 @@ class _CounterWaiter:
         self._watch.check_open()
 
 
-def _jobs_named(fields: dict[str, str]) -> list[str]:
-    """The job ids an event names."""
+def _jobs_named(fields: dict[str, str]) -> list[str] | None:
+    """The job ids an event names; None for an event about every job of the tier."""
+    if fields.get("ev") == "drained":
+        return None
     if "ids" in fields:
         ids: list[str] = json.loads(fields["ids"])
         return ids

@@ -382,11 +382,15 @@ class Scripts(ScheduleScripts):
         self, keys: QueueKeys, drainer: str, limit: int, delayed: bool, now_ms: int
     ) -> int:
         """Delete up to ``limit`` not-yet-started jobs per stream; returns how many. Jobs their
-        key's rate limit deferred give their tokens back (lib/refund_token)."""
+        key's rate limit deferred give their tokens back (lib/refund_token); a call that
+        deleted any writes one ``drained`` event, which wakes every ``Job.result`` waiter."""
         reply = await self._run(
-            "drain", (keys.delayed, *keys.ready, keys.index, keys.rate),
-            [GROUP, drainer, limit, keys.job_prefix, keys.logs_prefix, int(delayed), now_ms],
+            "drain", (keys.delayed, *keys.ready, keys.index, keys.rate, keys.events),
+            [GROUP, drainer, limit, keys.job_prefix, keys.logs_prefix, int(delayed), now_ms,
+             EVENTS_CAP],
         )
+        if reply[1]:
+            self._wake_waiters(keys)
         return int(reply[1])
 
     async def pause(self, keys: QueueKeys, paused: bool) -> None:

@@ -5,12 +5,14 @@ KEYS[1]        delayed sorted set
 KEYS[2..11]    ready streams for priorities 0..9
 KEYS[12]       index hash (job id -> place, lib/place, of each job held in its entry)
 KEYS[13]       the tier's rate bucket (a key's bucket is KEYS[13] .. ':' .. key, as in claim)
+KEYS[14]       events stream (a "drained" event wakes every Job.result waiter of the tier)
 ARGV[1]        group name
 ARGV[2]        drainer consumer name (entries pass through it on their way out)
 ARGV[3]        limit: at most this many jobs per stream per call
 ARGV[4]        job key prefix; ARGV[5] logs key prefix
 ARGV[6]        1 = delayed jobs too, 0 = waiting only
 ARGV[7]        now, ms since the epoch (a deferred job's token goes back before its due time)
+ARGV[8]        events stream cap (approximate MAXLEN)
 Returns        {0, deleted}: call again until deleted == 0
 Reading with ">" yields the entries no worker has been given yet. Entries a worker's
 blocking read was given but whose jobs no claim started (the worker died, or lost the
@@ -81,5 +83,8 @@ if ARGV[6] == '1' then
     redis.call('ZREM', KEYS[1], id)
   end
   deleted = deleted + #ids
+end
+if deleted > 0 then
+  redis.call('XADD', KEYS[14], 'MAXLEN', '~', tonumber(ARGV[8]), '*', 'ev', 'drained')
 end
 return {0, deleted}
