@@ -289,6 +289,7 @@ class Payload(pydantic.BaseModel):
     ({"every": 5, "data": {"to": 3}, "name": "typed"}, InvalidPayload),
     ({"every": 5, "name": "unregistered", "tier": None}, UnknownJobType),
     ({"every": 5, "data": {}, "name": "keyed"}, InvalidPayload),
+    ({"every": 5, "name": "job\ud800", "key": "named"}, ConfigurationError),
 ])
 async def test_invalid_schedules_write_nothing(
     clock_app: App, options: dict[str, Any], error: type[Exception]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from json import encoder as json_encoder
 from typing import Any
 
-from streamq.errors import InvalidPayload, PayloadTooLarge
+from streamq.errors import ConfigurationError, InvalidPayload, PayloadTooLarge
 
 _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 _decoder = json.JSONDecoder()
@@ -99,6 +99,14 @@ def is_unicode(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def check_job_name(name: object) -> str:
+    """A job (processor) name: a non-empty string that can be stored as UTF-8."""
+    if not isinstance(name, str) or not name or not is_unicode(name):
+        raise ConfigurationError(
+            f"job name must be a non-empty string of valid Unicode, got {name!r}")
+    return name
 
 
 def printable(text: str) -> str:

@@ -145,9 +145,7 @@ class Queue:
         backoff: Backoff | None = None, timeout: Duration | None = None,
         rate_key: str | None = None,
     ) -> NewJob:
-        if not isinstance(name, str) or not name or not codec.is_unicode(name):
-            raise ConfigurationError(
-                f"job name must be a non-empty string of valid Unicode, got {name!r}")
+        codec.check_job_name(name)
         processor = self._app.processors.get(name)
         if processor is not None:
             data = processor.validate(data)

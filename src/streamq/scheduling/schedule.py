@@ -153,8 +153,7 @@ def _checked(
 ) -> Schedule:
     """The schedule, once every field is checked (``ConfigurationError`` names the first
     that is wrong)."""
-    if not isinstance(name, str) or not name:
-        raise ConfigurationError(f"job name must be a non-empty string, got {name!r}")
+    codec.check_job_name(name)
     check_name(tier, "tier")
     if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise ConfigurationError(
