@@ -220,6 +220,23 @@ async def test_a_deferred_job_keeps_its_token_from_later_jobs_of_its_key(app: Ap
     assert (await job_hash(ctx, "fresh3"))["due"] == str(NOW + 4000)
 
 
+async def test_deferred_jobs_do_not_drift_behind_their_tokens(app: App) -> None:
+    """RateLimit(3, per=1, burst=1): deferred jobs are spaced ceil(1000 / 3) = 334 ms apart,
+    a little more than a token's 333.3, so the 600th is due 400 ms after 600 tokens have
+    refilled. Each reservation holds the tokens up to its due time: C, claimed 66 ms before
+    the 600th is due, is deferred behind it. Before, C started on a token refilled in the
+    meantime, 66 ms before j600 started on its own: two starts within one token interval of
+    a limit whose burst is 1."""
+    ctx = await open_ctx(app)
+    limit = RateLimit(3, per=1, burst=1)
+    await enqueue(ctx, *[new_job(f"j{i}", rate_key="A") for i in range(601)])
+    assert ids(await rclaim(ctx, key=limit)) == ["j0"]
+    assert (await job_hash(ctx, "j600"))["due"] == str(NOW + 200_400)
+    await enqueue(ctx, new_job("C", rate_key="A"))
+    assert await rclaim(ctx, key=limit, now_ms=NOW + 200_334) == []
+    assert (await job_hash(ctx, "C"))["due"] == str(NOW + 200_734)
+
+
 async def test_jobs_without_a_key_are_not_key_limited(app: App) -> None:
     """Only jobs with a rate key count against per-key buckets."""
     ctx = await open_ctx(app)

@@ -83,6 +83,31 @@ async def test_draining_a_deferred_backlog_frees_the_keys_bucket(app: App) -> No
     assert ids(await rclaim(ctx, key=PER_MINUTE, now_ms=NOW + MINUTE)) == ["A-after"]
 
 
+async def test_a_job_promoted_by_hand_gives_its_token_back_when_drained(app: App) -> None:
+    """A1, promoted by hand, waits in the stream holding the token of minute 1; drain deletes
+    it before A2 and A3 (streams first), and gives the three tokens back latest first. Given
+    back as deleted, A1's was not the latest then, and minute 1 stayed spent."""
+    ctx = await open_ctx(app)
+    await defer_backlog(ctx, 3)
+    await ctx.scripts.promote(ctx.keys, "A1")
+    while await ctx.scripts.drain(ctx.keys, "drainer:1", 100, True, NOW):
+        pass
+    assert await key_bucket(ctx) == {"t": "0", "ts": str(NOW), "q": "0"}
+    assert await due_of_next_job(ctx, "A4") == NOW + MINUTE
+
+
+async def test_no_token_goes_back_once_a_job_started_on_a_fresh_one(app: App) -> None:
+    """B started at minute 2 on a fresh token, A1's reservation (minute 1) long past. A
+    remover whose clock is 90 s behind the worker's still sees A1 due: its token must not go
+    back, or E would start beside B, two starts in one minute of a 1-a-minute limit."""
+    ctx = await open_ctx(app)
+    await defer_backlog(ctx, 1)
+    await enqueue(ctx, new_job("B", rate_key="A"))
+    assert ids(await rclaim(ctx, key=PER_MINUTE, now_ms=NOW + 2 * MINUTE)) == ["B"]
+    assert await ctx.scripts.remove(ctx.keys, "A1", NOW + MINUTE // 2) == "delayed"
+    assert await due_of_next_job(ctx, "E", NOW + 2 * MINUTE) == NOW + 3 * MINUTE
+
+
 async def test_a_deferred_job_whose_time_came_keeps_its_token_spent(app: App) -> None:
     """Drained at A1's due time (promoted, waiting in the stream with its token), A1's minute
     is spent, as if it had run; A2's token goes back. The next job of A gets minute 2."""

@@ -153,8 +153,12 @@ local function defer(prio, stream, entry, key, id, b, job)
   local due = now + wait_ms(b)
   local spaced = b.q + math.ceil(b.per / b.limit)
   if spaced > due then due = spaced end
-  local rsv = b.per .. ':' .. due .. ':' .. b.q  -- what lib/refund_token needs to give it back
-  b.q, b.t, b.dirty = due, b.t - b.per, true
+  -- The job's token is the one that comes at `due`: the bucket refills nothing before then.
+  -- (Spaced whole ms apart, a key's deferred jobs drift behind the refill: without this,
+  -- a job claimed in between started on a token that refilled meanwhile.)
+  local t = math.min(b.t - b.per, (b.ts - due) * b.limit)
+  local rsv = string.format('%d:%d:%d', b.t - t, due, b.q)  -- for lib/refund_token
+  b.q, b.t, b.dirty = due, t, true
   redis.call('XACK', stream, group, entry)
   redis.call('XDEL', stream, entry)
   if job then

@@ -36,11 +36,16 @@ local function not_started(p, entry, fields)
   return f[1] == 'waiting' and f[2] == entry
 end
 
--- a job that is not held in its entry may hold a rate-limit token (deferred, then promoted)
+-- Tokens held by the deleted jobs that their key's limit deferred (promoted since, or not),
+-- given back once the batch is deleted, latest reservation first (lib/refund_token).
+local held = {}
+
+-- a job that is not held in its entry may hold a rate-limit token
 local function delete_job(id)
   local key = job_prefix .. id
   local f = redis.call('HMGET', key, 'rk', 'rsv')
-  refund_token(KEYS[13], f[1], f[2], now)
+  local due = rsv_due(f[2])
+  if f[1] and due then held[#held + 1] = {rk = f[1], rsv = f[2], due = due} end
   redis.call('DEL', key, logs_prefix .. id)
 end
 
@@ -76,7 +81,7 @@ for p = 0, 9 do
   end
 end
 if ARGV[6] == '1' then
-  -- latest first: each deferred job is then its key's latest reservation (lib/refund_token)
+  -- latest first: a deferred backlog longer than `limit` gives its tokens back call by call
   local ids = redis.call('ZREVRANGE', KEYS[1], 0, limit - 1)
   for _, id in ipairs(ids) do
     delete_job(id)
@@ -84,6 +89,8 @@ if ARGV[6] == '1' then
   end
   deleted = deleted + #ids
 end
+table.sort(held, function(a, b) return a.due > b.due end)
+for _, h in ipairs(held) do refund_token(KEYS[13], h.rk, h.rsv, now) end
 if deleted > 0 then
   redis.call('XADD', KEYS[14], 'MAXLEN', '~', tonumber(ARGV[8]), '*', 'ev', 'drained')
 end

@@ -1,18 +1,27 @@
 -- refund_token(bucket_base, rk, rsv, now): give back the token held by a job that its key's
 -- rate limit deferred, as the job is deleted (remove, drain). `rsv` is "size:due:previous"
 -- (claim): the token's size in units, the due time the job was given, and the bucket's `q`
--- before it. Only the key's latest reservation goes back, and only before its due time: the
--- bucket is then as if that job had never been deferred, and the one before it is the latest
--- (so deleting jobs latest first gives back a whole deferred backlog). An earlier reservation
--- is not given back, since a later job of the key would spend its token beside the jobs
--- deferred after it; nor one whose time has come, since the bucket has refilled past it:
--- either would let the key start more jobs than its limit. A missing bucket is full.
+-- before it. Only the key's latest reservation goes back (the bucket's `q` is its due, and its
+-- `t` still below zero: no job of the key has started on a fresh token since), and only before
+-- its due time. The bucket is then as if that job had never been deferred, and the one before
+-- it is the latest (so deleting jobs latest first gives back a whole deferred backlog). An
+-- earlier reservation is not given back, since a later job of the key would spend its token
+-- beside the jobs deferred after it; nor one whose time has come, since the bucket has
+-- refilled past it: either would let the key start more jobs than its limit. A missing bucket
+-- is full. `now` is the caller's clock: a remover whose clock is behind the workers' by more
+-- than a token interval may give back a token whose time has come (docs/rate-limits.md).
+local function rsv_due(rsv)
+  local due = rsv and string.match(rsv, '^%d+:(%d+):%d+$')
+  return tonumber(due)
+end
+
 local function refund_token(bucket_base, rk, rsv, now)
   if not rk or not rsv then return end
   local size, due, previous = string.match(rsv, '^(%d+):(%d+):(%d+)$')
   if not size or tonumber(due) <= now then return end
   local bucket = bucket_base .. ':' .. rk
   local f = redis.call('HMGET', bucket, 't', 'q')
-  if not f[1] or tonumber(f[2]) ~= tonumber(due) then return end
-  redis.call('HSET', bucket, 't', tonumber(f[1]) + tonumber(size), 'q', previous)
+  local t = tonumber(f[1])
+  if not t or t >= 0 or tonumber(f[2]) ~= tonumber(due) then return end
+  redis.call('HSET', bucket, 't', t + tonumber(size), 'q', previous)
 end
