@@ -509,3 +509,10 @@ def test_processor_timeout_must_be_positive(timeout: Any) -> None:
 
 async def _noop_processor(job: Job) -> None:
     """A processor for the registration tests."""
+
+
+def test_a_tier_named_twice_is_served_once() -> None:
+    """`--tier high --tier high` gave two runners sharing one consumer name (twice the
+    concurrency, the start-up report saying otherwise)."""
+    worker = App("memory://").worker(["high", "high", "low"])
+    assert [runner.keys.tier for runner in worker.runners] == ["high", "low"]

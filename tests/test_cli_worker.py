@@ -107,8 +107,11 @@ async def ns(redis_url: str, namespace: str) -> AsyncIterator[str]:
     await delete_namespace(redis_url, namespace)
 
 
-def worker_process(url: str, ns: str, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "STREAMQ_TEST_REDIS_URL": url, "STREAMQ_TEST_NAMESPACE": ns}
+def worker_process(
+    url: str, ns: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    env = {**os.environ, "STREAMQ_TEST_REDIS_URL": url, "STREAMQ_TEST_NAMESPACE": ns,
+           **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "streamq", "worker", "--app", "tests.cli_app:app",
          "--url", url, "--namespace", ns, *args],

@@ -192,7 +192,7 @@ class App:
         from streamq.worker.recycle import Limits
         from streamq.worker.worker import Worker
 
-        tiers = [tier] if isinstance(tier, str) else list(tier)
+        tiers = [tier] if isinstance(tier, str) else list(dict.fromkeys(tier))  # once each
         limits = Limits.of(max_jobs, max_lifetime, max_memory)
         return Worker(self, [self._settings(t) for t in tiers], concurrency, limits)
 

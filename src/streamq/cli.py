@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
@@ -92,9 +93,12 @@ async def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def run_processes(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
-    """``streamq worker --processes N``: supervise N worker processes (worker/supervisor.py)."""
-    from streamq.worker.supervisor import supervise
+    """``streamq worker --processes N``: supervise N worker processes (worker/supervisor.py);
+    in a supervised child, run the worker."""
+    from streamq.worker.supervisor import SUPERVISED_ENV, supervise
 
+    if os.environ.get(SUPERVISED_ENV):
+        return run_async(args.run(args))
     if not args.app:
         raise ConfigurationError("streamq worker needs --app module:attribute (your App, with "
                                  "its processors), e.g. --app myapp.jobs:app")
@@ -281,7 +285,8 @@ def build_parser(worker_only: bool = False) -> argparse.ArgumentParser:
     common.add_argument("--app", help="your App as module:attribute, e.g. myapp.jobs:app")
     common.add_argument("--namespace",
                         help="key namespace (default: --app's, else sq)")
-    common.add_argument("--json", action="store_true", help="machine-readable output")
+    common.add_argument("--json", action="store_true",
+                        help="machine-readable output (worker: log lines as JSON)")
     tier = argparse.ArgumentParser(add_help=False)
     tier.add_argument("--tier", action="append", help="tier name (repeatable)")
 
@@ -360,7 +365,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``streamq`` console script."""
     given = sys.argv[1:] if argv is None else argv
     args = build_parser(worker_only=bool(given) and given[0] == "worker").parse_args(argv)
-    if args.run is not cmd_worker and not structlog.is_configured():
+    if args.run is cmd_worker and args.json:
+        from streamq.json_logs import use_json_logs
+
+        use_json_logs()
+    elif args.run is not cmd_worker and not structlog.is_configured():
         # an admin command's stdout is its output (--json): warnings, such as the server
         # settings checked at connect, go to stderr
         structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))

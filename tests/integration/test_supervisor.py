@@ -226,6 +226,10 @@ def test_child_command_drops_processes_only() -> None:
     assert child_command(["worker", "--processes=4", "--tier", "high", "--max-jobs", "9"]) == [
         *python, "worker", "--tier", "high", "--max-jobs", "9"]
     assert child_command(["worker", "--proc", "2", "--burst"]) == [*python, "worker", "--burst"]
+    # argparse takes any unique prefix: `--p 2` reached every child, which supervised too
+    assert child_command(["worker", "--p", "2", "--burst"]) == [*python, "worker", "--burst"]
+    assert child_command(["worker", "--p=2"]) == [*python, "worker"]
+    assert child_command(["worker", "--", "--tier"]) == [*python, "worker", "--", "--tier"]
 
 
 async def _until_active(app: App, job_id: str) -> None:

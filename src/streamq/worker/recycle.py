@@ -48,6 +48,15 @@ class Limits:
                 f"max_memory must be a number of bytes >= 1, got {max_memory!r}")
         return cls(max_jobs, lifetime, max_memory)
 
+    def check_room(self) -> None:
+        """``ConfigurationError`` if the process already uses ``max_memory``: the worker
+        would recycle before its first job, and under ``--processes`` again and again."""
+        if self.max_memory is not None and (rss := rss_bytes()) >= self.max_memory:
+            raise ConfigurationError(
+                f"max_memory is {self.max_memory:,} bytes, but this worker already uses "
+                f"{rss:,} (RSS) before its first job: it would recycle at once. Give a "
+                "limit well above that, with a unit: --max-memory 512MiB")
+
     def __bool__(self) -> bool:
         return not (self.max_jobs is None and self.max_lifetime_s is None
                     and self.max_memory is None)

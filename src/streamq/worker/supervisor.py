@@ -1,7 +1,8 @@
 """``streamq worker --processes N``: a parent process that keeps N worker processes running.
 
-Each child is ``python -m streamq worker`` with the parent's arguments minus ``--processes``.
-The parent imports none of your code and holds no connection. It:
+Each child is ``python -m streamq worker`` with the parent's arguments minus ``--processes``
+(and ``STREAMQ_SUPERVISED=1`` in its environment: a child never supervises). The parent
+imports none of your code and holds no connection. It:
 
 - starts a new child at once when one exits 0 (it recycled: ``--max-jobs`` and friends);
 - logs a child that dies (non-zero exit, or killed) and starts a new one, backing off
@@ -42,6 +43,9 @@ CRASH_WINDOW_S = 30.0
 """A child that dies sooner than this after starting counts towards a crash loop."""
 MAX_BACKOFF_S = 60.0
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+SUPERVISED_ENV = "STREAMQ_SUPERVISED"
+"""Set in every child's environment: a child never supervises children of its own, even if
+``--processes`` reached its command line."""
 
 
 @dataclass(slots=True)
@@ -102,6 +106,7 @@ class Supervisor:
         slot.restart_at = None
         slot.started = time.monotonic()
         slot.process = subprocess.Popen(self.command, start_new_session=True,
+                                        env={**os.environ, SUPERVISED_ENV: "1"},
                                         preexec_fn=_die_with_parent)
         log.info("worker process started", slot=slot.index, pid=slot.process.pid)
 
@@ -236,7 +241,7 @@ def _describe(code: int) -> str:
 
 def child_command(argv: list[str]) -> list[str]:
     """``python -m streamq`` with ``argv`` minus ``--processes N`` (or ``--processes=N``, or
-    an abbreviation argparse accepted)."""
+    an abbreviation argparse accepted, down to ``--p``)."""
     out: list[str] = []
     skip = False
     for token in argv:
@@ -244,7 +249,7 @@ def child_command(argv: list[str]) -> list[str]:
             skip = False
             continue
         name, eq, _ = token.partition("=")
-        if len(name) >= 4 and "--processes".startswith(name):
+        if len(name) >= 3 and "--processes".startswith(name):
             skip = not eq
             continue
         out.append(token)

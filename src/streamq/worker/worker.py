@@ -8,8 +8,8 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import structlog
@@ -56,6 +56,8 @@ class Worker:
         self._stopped = asyncio.Event()
         self._running = False
         self._signals = 0
+        self._hooks_scope: anyio.CancelScope | None = None
+        """The on_startup or on_shutdown hooks running now: a second signal cancels them."""
 
     @property
     def processed(self) -> int:
@@ -73,20 +75,37 @@ class Worker:
         self.recycled = None
         restore = self._install_signal_handlers()
         try:
+            self.limits.check_room()
             await self.app.connect()
-            await run_startup(self.app.hooks)
+            if not await self._run_hooks(run_startup(self.app.hooks)):
+                log.warning("stopped during start-up: the on_startup hooks were cancelled; "
+                            "no job ran, and the on_shutdown hooks do not run",
+                            worker=self.consumer)
+                return
             self._report_start(burst)
             try:
                 await self._run_tiers(burst)
             finally:
                 await asyncio.gather(*(r.soft_timeouts.settle() for r in self.runners))
-                await run_shutdown(self.app.hooks)
+                await self._run_hooks(run_shutdown(self.app.hooks))
         finally:
             restore()
             self._running = False
             self._stopped.set()
             log.info("worker stopped", worker=self.consumer, processed=self.processed,
                      recycled=self.recycled)
+
+    async def _run_hooks(self, hooks: Coroutine[Any, Any, None]) -> bool:
+        """Run the on_startup or on_shutdown hooks, which a second signal cancels (a hook
+        that hangs, say on a connect without a timeout, would keep the process alive).
+        False if they were cancelled."""
+        with anyio.CancelScope() as scope:
+            self._hooks_scope = scope
+            try:
+                await hooks
+            finally:
+                self._hooks_scope = None
+        return not scope.cancelled_caught
 
     def _report_start(self, burst: bool) -> None:
         """The start-up report: one line with what an operator checks first."""
@@ -149,6 +168,9 @@ class Worker:
                         signal=signal.Signals(signum).name)
             for runner in self.runners:
                 runner.request_stop(0)
+            if self._hooks_scope is not None:
+                log.warning("cancelling the on_startup or on_shutdown hooks still running")
+                self._hooks_scope.cancel()
 
     def _install_signal_handlers(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread():
