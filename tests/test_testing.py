@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from streamq import App, Job, JobState, RateLimit, Retry, Tier
@@ -99,3 +106,57 @@ async def test_run_until_idle_takes_one_tier_name() -> None:
         assert await job.result() == 3
         assert list(counts) == ["high"]
         assert counts["high"]["completed"] == 1
+
+
+async def test_run_until_idle_runs_what_one_tiers_jobs_enqueue_into_another() -> None:
+    """A high job enqueues into low 50 ms in: run_until_idle returned with it waiting."""
+    async with embedded() as app:
+        @app.processor("fan_out", tier="high")
+        async def fan_out(job: Job) -> None:
+            await asyncio.sleep(0.05)
+            await app.enqueue("leaf", {})
+
+        @app.processor("leaf", tier="low")
+        async def leaf(job: Job) -> None:
+            return None
+
+        await app.enqueue("fan_out", {})
+        counts = await asyncio.wait_for(run_until_idle(app), 20)
+        assert (counts["low"]["waiting"], counts["low"]["completed"]) == (0, 1)
+
+
+async def test_run_until_idle_leaves_signals_to_the_test_runner() -> None:
+    """A SIGTERM during run_until_idle reaches the handler the process had: the worker
+    used to take SIGTERM and SIGINT (a Ctrl-C only ended the call, and the test went on)
+    and left the default handlers behind."""
+    received: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    try:
+        async with embedded() as app:
+            @app.processor("signal_self")
+            async def signal_self(job: Job) -> str:
+                os.kill(os.getpid(), signal.SIGTERM)
+                await asyncio.sleep(0.05)
+                return "finished"
+
+            job = await app.enqueue("signal_self", {})
+            await run_until_idle(app)
+            assert await job.result() == "finished"
+            assert received == [signal.SIGTERM]
+            handler = signal.getsignal(signal.SIGTERM)
+            await app.worker().run(burst=True)
+            assert signal.getsignal(signal.SIGTERM) is handler  # put back, not SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_bad_streamq_app_option_names_the_option(tmp_path: Path) -> None:
+    (tmp_path / "test_uses_fixture.py").write_text(
+        "async def test_it(streamq_app):\n    pass\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o",
+         "asyncio_mode=auto", "-o", "streamq_app=myapp.jobz:app", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode != 0
+    assert "the streamq_app option of pytest" in done.stdout, done.stdout
+    assert "cannot load the App 'myapp.jobz:app'" in done.stdout

@@ -147,7 +147,8 @@ class Job:
         return await self._queue.wait_result(self.id, timeout)
 
     async def progress(self, value: float) -> None:
-        """Record progress, 0..100, visible to ``queue.get_job``. In a processor whose run
+        """Record progress, 0..100, visible to ``queue.get_job``: from the processor running
+        the job (on a job that is not running, ``JobStateError``). In a processor whose run
         lost the job (removed, or reclaimed after its lease) it raises ``JobStateError``
         and writes nothing: the job's next run keeps its own progress."""
         await self._queue.set_progress(self.id, value, self._run)

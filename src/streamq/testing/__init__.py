@@ -44,15 +44,18 @@ async def run_until_idle(
     max_rounds: int = 100,
 ) -> dict[str, dict[str, int]]:
     """Run workers for ``tiers`` (one tier name, several, or by default every tier) until
-    no job is waiting or running.
+    no job is waiting or running in any of them (a job of one tier may enqueue into, or
+    wait for, another).
 
     With ``include_delayed`` (the default), delayed jobs, retries waiting out their backoff
     and jobs a per-key rate limit deferred are promoted at once instead of waited for, so a
-    test of retries takes no time. Returns the final ``counts()`` of each tier.
+    test of retries takes no time. Returns the final ``counts()`` of each tier. The worker
+    leaves SIGINT to the test runner (a Ctrl-C stops the test run, not just this call). A
+    tier's own ``rate_limit`` is kept, in real time: give your tests' App tiers without one.
     """
     names = [tiers] if isinstance(tiers, str) else list(tiers or app.tiers)
     for _ in range(max_rounds):
-        await app.worker(names).run(burst=True)
+        await app.worker(names).run(burst=True, handle_signals=False)
         promoted = await _promote_delayed(app, names) if include_delayed else 0
         if not promoted:
             return {name: await app.queue(name).counts() for name in names}

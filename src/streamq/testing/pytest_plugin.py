@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from streamq.app import App
+from streamq.errors import ConfigurationError
 from streamq.loading import load_app
 from streamq.testing import embedded_copy
 
@@ -26,7 +27,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 async def streamq_app(request: pytest.FixtureRequest) -> AsyncIterator[App]:
     """An App on a fresh embedded server (a copy of the ``streamq_app`` ini option's App)."""
     spec = str(request.config.getini("streamq_app") or "")
-    app = embedded_copy(load_app(spec) if spec else None)
+    try:
+        loaded = load_app(spec) if spec else None
+    except ConfigurationError as exc:
+        raise ConfigurationError(
+            f"the streamq_app option of pytest (under [tool.pytest.ini_options]): {exc}"
+        ) from None
+    app = embedded_copy(loaded)
     try:
         yield app
     finally:

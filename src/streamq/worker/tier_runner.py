@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from streamq.app import App
     from streamq.broker.backend import Backend
     from streamq.config import TierSettings
+    from streamq.worker.burst import BurstGroup
 
 log = structlog.get_logger("streamq.worker")
 
@@ -56,8 +57,8 @@ class TierRunner:
         self.consumer = consumer
         self.active: dict[tuple[int, str], Running] = {}
         self.processed = 0
-        self.on_finished: Callable[[], None] | None = None
-        """Called after each finished job (the worker's recycling watch sets it)."""
+        self.on_finished: list[Callable[[], None]] = []
+        """Called after each finished job (the recycling watch, a burst run's group)."""
         self.recent: deque[tuple[float, str]] = deque(maxlen=256)
         """(monotonic time, job id) of the last jobs finished: a blocked-loop report names
         a job that blocked the loop even if it finished before the upkeep loop could run."""
@@ -85,8 +86,8 @@ class TierRunner:
 
     # ----------------------------------------------------------------- lifecycle
 
-    async def run(self, burst: bool) -> None:
-        """Run until :meth:`request_stop` (or, with ``burst``, until nothing is left)."""
+    async def run(self, burst: BurstGroup | None) -> None:
+        """Run until :meth:`request_stop` (in a ``burst`` run: until all its tiers are idle)."""
         backend = await self.app.backend(self.keys)
         try:
             async with anyio.create_task_group() as tg:
@@ -161,17 +162,17 @@ class TierRunner:
 
     # ----------------------------------------------------------------- claiming
 
-    async def _fetch_loop(self, backend: Backend, burst: bool) -> None:
+    async def _fetch_loop(self, backend: Backend, burst: BurstGroup | None) -> None:
         delivered: list[Delivered] = []
         wakeup = backend.connection.wakeup
-        swept = False  # burst: a claim made after a promotion pass found nothing new
+        swept: int | None = None  # burst: the generation when a pass found nothing new
         while not self._stopping:
             free = self._free_slots()
             if free <= 0:
                 await self._wait_for_slot()
                 continue
             mark = wakeup.version(self.keys.tier) if wakeup else 0
-            jobs = await self._claim(backend, free, delivered, burst)
+            jobs = await self._claim(backend, free, delivered, burst is not None)
             delivered = []
             self.upkeep.claimed.set()
             if jobs is None:
@@ -183,19 +184,18 @@ class TierRunner:
             for job in jobs:
                 self._start(backend, job)
             if jobs:
-                swept = False
+                swept = None
                 continue
-            if burst:
+            if burst is not None:
                 if self.active:
                     await self._wait_for_slot(finish=True)
                     continue
-                if swept:
+                if swept is not None and await burst.over(self, swept):
                     return
-                # Claim once more after this pass even if it promoted nothing: the
-                # maintenance loop may have promoted due jobs since the last claim.
+                # the upkeep loop may have promoted due jobs since the last claim: once more
+                swept = burst.generation
                 await fire_due(self.app, backend, self.settings)
                 await backend.scripts.promote_due(self.keys, self.app.now_ms(), PROMOTE_BATCH)
-                swept = True
                 continue
             delivered = await self._idle(backend, mark, paused=False)
 
@@ -384,8 +384,8 @@ class TierRunner:
         running.counted = True
         self.processed += 1
         self.recent.append((time.monotonic(), running.job.id))
-        if self.on_finished is not None:
-            self.on_finished()
+        for callback in self.on_finished:
+            callback()
 
     async def _flush_loop(self, backend: Backend) -> None:
         """Record completed jobs in batches: one script call for all that finished meanwhile."""

@@ -17,6 +17,7 @@ import structlog
 from streamq.errors import StreamqError
 from streamq.job_ids import new_job_id
 from streamq.timeunits import Duration, to_seconds
+from streamq.worker.burst import BurstGroup
 from streamq.worker.hooks import run_shutdown, run_startup
 from streamq.worker.recycle import Limits, RecycleWatch
 from streamq.worker.tier_runner import TierRunner
@@ -68,12 +69,15 @@ class Worker:
         tiers = ", ".join(f"{r.keys.tier}x{r.concurrency}" for r in self.runners)
         return f"<Worker {self.consumer} [{tiers}]>"
 
-    async def run(self, burst: bool = False) -> None:
-        """Run until stopped (or, with ``burst``, until nothing is ready or running)."""
+    async def run(self, burst: bool = False, *, handle_signals: bool = True) -> None:
+        """Run until stopped (or, with ``burst``, until nothing is ready or running in any of
+        its tiers). SIGTERM and SIGINT stop it gracefully, unless ``handle_signals`` is
+        False (they are then the caller's, as in ``run_until_idle``); the handlers the
+        process had are put back when it returns."""
         self._running = True
         self._stopped.clear()
         self.recycled = None
-        restore = self._install_signal_handlers()
+        restore = self._install_signal_handlers() if handle_signals else (lambda: None)
         try:
             self.limits.check_room()
             await self.app.connect()
@@ -122,15 +126,16 @@ class Worker:
 
     async def _run_tiers(self, burst: bool) -> None:
         watch = RecycleWatch(self.limits, self._recycle) if self.limits else None
+        group = BurstGroup(len(self.runners)) if burst else None
         for runner in self.runners:
-            runner.on_finished = watch.job_finished if watch is not None else None
+            runner.on_finished = [c.job_finished for c in (watch, group) if c is not None]
         try:
             async with anyio.create_task_group() as tg:
                 if watch is not None:
                     tg.start_soon(watch.watch)
                 async with anyio.create_task_group() as tiers:
                     for runner in self.runners:
-                        tiers.start_soon(runner.run, burst)
+                        tiers.start_soon(runner.run, group)
                 tg.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             raise _sole(group) from None
@@ -176,13 +181,14 @@ class Worker:
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
         loop = asyncio.get_running_loop()
-        signums = (signal.SIGTERM, signal.SIGINT)
-        for signum in signums:
+        previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+        for signum in previous:
             loop.add_signal_handler(signum, self._on_signal, signum)
 
         def restore() -> None:
-            for signum in signums:
-                loop.remove_signal_handler(signum)
+            for signum, handler in previous.items():
+                loop.remove_signal_handler(signum)  # leaves the default, not what was there
+                signal.signal(signum, handler)
 
         return restore
 
