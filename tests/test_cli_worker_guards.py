@@ -6,6 +6,7 @@ log lines."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -13,6 +14,7 @@ import time
 import pytest
 
 from streamq import App
+from streamq.cli import main
 from streamq.errors import ConfigurationError
 from streamq.worker.recycle import Limits, rss_bytes
 from tests.test_cli_worker import ns, worker_process  # noqa: F401 - ns is a fixture
@@ -34,7 +36,19 @@ def test_a_supervised_child_never_supervises(redis_url: str, ns: str) -> None:  
     out = finish(process)
     assert process.returncode == 0, out
     assert "supervisor started" not in out
+    assert "--processes ignored in a supervised worker" in out
     assert out.count("worker started") == 1
+
+
+def test_the_cli_takes_the_supervised_flag_out_of_its_environment(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Processes a job starts would inherit it, and a `streamq worker --processes N` among
+    them would not supervise."""
+    monkeypatch.setenv("STREAMQ_SUPERVISED", "1")
+    with pytest.raises(SystemExit):
+        main(["worker", "--help"])
+    assert "STREAMQ_SUPERVISED" not in os.environ
 
 
 def test_a_memory_limit_below_the_workers_size_is_refused(
@@ -82,7 +96,7 @@ def test_a_second_signal_cancels_a_hook_that_hangs(
     try:
         wait_for_line(process, f"hanging in on_{kind}")
         process.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
+        wait_for_line(process, "stopping gracefully")  # the first was handled: the hook runs on
         assert process.poll() is None
         process.send_signal(signal.SIGTERM)
         out = finish(process, timeout=10)
@@ -104,7 +118,8 @@ async def test_json_logs_one_object_a_line(redis_url: str, ns: str) -> None:  # 
     process = worker_process(redis_url, ns, "--tier", "high", "--burst", "--json")
     out = finish(process)
     assert process.returncode == 0, out
-    events = [json.loads(line) for line in out.splitlines() if line.strip()]
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert "[info" not in out and "[warning" not in out, out  # no console-format line
     started = next(event for event in events if event["event"] == "worker started")
     assert started["level"] == "info"
     assert started["tiers"] == {"high": 2}

@@ -21,6 +21,7 @@ from streamq.broker.connection import translate_errors
 from streamq.cli_units import parse_bytes, parse_duration, positive_int
 from streamq.errors import ConfigurationError, JobNotFound, StreamqError
 from streamq.job import JobState
+from streamq.worker import SUPERVISED_ENV
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND = 0, 1, 2, 3
 ID_HELP = "the job id (write -- before an id that starts with '-': streamq job -- -x1)"
@@ -93,12 +94,9 @@ async def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def run_processes(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
-    """``streamq worker --processes N``: supervise N worker processes (worker/supervisor.py);
-    in a supervised child, run the worker."""
-    from streamq.worker.supervisor import SUPERVISED_ENV, supervise
+    """``streamq worker --processes N``: supervise N worker processes (worker/supervisor.py)."""
+    from streamq.worker.supervisor import supervise
 
-    if os.environ.get(SUPERVISED_ENV):
-        return run_async(args.run(args))
     if not args.app:
         raise ConfigurationError("streamq worker needs --app module:attribute (your App, with "
                                  "its processors), e.g. --app myapp.jobs:app")
@@ -363,6 +361,7 @@ def run_async(main: Coroutine[Any, Any, int]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``streamq`` console script."""
+    supervised = os.environ.pop(SUPERVISED_ENV, None) is not None
     given = sys.argv[1:] if argv is None else argv
     args = build_parser(worker_only=bool(given) and given[0] == "worker").parse_args(argv)
     if args.run is cmd_worker and args.json:
@@ -375,7 +374,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     try:
         if getattr(args, "processes", None):
-            return run_processes(args, argv)
+            if not supervised:
+                return run_processes(args, argv)
+            print(f"streamq: --processes ignored in a supervised worker (${SUPERVISED_ENV})",
+                  file=sys.stderr)
         return run_async(args.run(args))
     except ConfigurationError as exc:
         print(f"streamq: {exc}", file=sys.stderr)

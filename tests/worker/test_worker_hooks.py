@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
+import signal
 import time
 
 import pytest
@@ -251,6 +253,36 @@ async def test_failing_startup_hook_stops_the_worker_before_any_job(app: App) ->
     assert calls == []
     assert await job.state() is JobState.WAITING
     await worker.stop()  # harmless after a failed start
+
+
+async def test_a_second_signal_stops_a_startup_hook_that_swallows_the_cancel(
+    app: App
+) -> None:
+    """A startup hook that catches the cancellation and returns: the worker still stops
+    before any job, without its shutdown hooks (it used to go on: the scope's cancel was
+    not "caught", so the worker took the hooks for finished)."""
+    ran: list[str] = []
+
+    @app.on_startup
+    async def stubborn() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            ran.append("startup cancelled")
+
+    @app.on_shutdown
+    async def closing() -> None:
+        ran.append("shutdown")
+
+    await app.queue().enqueue("anything", {})
+    worker = asyncio.create_task(app.worker().run())
+    await asyncio.sleep(0.2)
+    for _ in range(2):
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.sleep(0.1)
+    await asyncio.wait_for(worker, 5)
+    assert ran == ["startup cancelled"]
+    assert (await app.queue().counts())["waiting"] == 1
 
 
 async def test_failing_shutdown_hook_is_logged_and_the_others_still_run(app: App) -> None:

@@ -184,3 +184,27 @@ def test_startup_report_says_when_uvloop_runs_the_worker() -> None:
 
     logs = uvloop.run(main())
     assert [e["uvloop"] for e in logs if e["event"] == "worker started"] == [True]
+
+
+async def test_a_startup_hook_that_fills_max_memory_stops_the_worker_before_a_job(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A startup hook loads something big (a model): the worker would recycle before its
+    first job, and a supervisor start another at once. Refused after the hooks too (the
+    check before connecting cannot see it); the shutdown hooks still run."""
+    loaded: list[bool] = []
+    closed: list[bool] = []
+    monkeypatch.setattr(recycle, "rss_bytes", lambda: (200 if loaded else 100) * 2**20)
+
+    @app.on_startup
+    async def load_model() -> None:
+        loaded.append(True)
+
+    @app.on_shutdown
+    async def unload() -> None:
+        closed.append(True)
+
+    worker = app.worker(max_memory=150 * 2**20)
+    with pytest.raises(ConfigurationError, match="recycle at once"):
+        await worker.run()
+    assert closed == [True]

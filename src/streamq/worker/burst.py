@@ -3,9 +3,9 @@
 
 Each tier used to end as soon as it found nothing to do. A job of another tier still
 running could then enqueue into it, or wait for a job of it, and that job was left behind
-(or its waiter never returned). Now a tier that found nothing waits, looking again whenever
-a job of another tier finishes (and every ``LOOK_AGAIN_S``), and every tier ends once all of
-them found nothing since the last job finished anywhere.
+(or its waiter never returned). Now a tier that found nothing waits and looks again every
+``LOOK_AGAIN_S``, and every tier ends once all of them are waiting, each having found nothing
+in a look begun after the last job finished anywhere.
 """
 
 from __future__ import annotations
@@ -25,31 +25,24 @@ class BurstGroup:
         self.generation = 0
         self._tiers = tiers
         self._idle: dict[object, int] = {}
-        self._changed = asyncio.Event()
-        self._done = False
+        """The tiers waiting in :meth:`over`, with the generation their last look began at."""
+        self._over = asyncio.Event()
 
     def job_finished(self) -> None:
-        """A job's processor returned: what it enqueued may be for an idle tier."""
+        """A job's processor returned: what it enqueued may be for a waiting tier."""
         self.generation += 1
-        self._changed.set()
-        self._changed = asyncio.Event()
 
-    def idle(self, tier: object, since: int) -> bool:
-        """``tier`` found nothing in a look begun at generation ``since``. True once every
-        tier has, since the last job finished: the run is over (and stays over)."""
+    async def over(self, tier: object, since: int) -> bool:
+        """``tier``'s look begun at generation ``since`` found nothing: True once the run is
+        over (every tier waiting here, none having seen a job finish since its look began);
+        else False after ``LOOK_AGAIN_S``, for ``tier`` to look again. The run stays over."""
         self._idle[tier] = since
         if len(self._idle) == self._tiers and all(
                 seen == self.generation for seen in self._idle.values()):
-            self._done = True
-            self._changed.set()
-        return self._done
-
-    async def over(self, tier: object, since: int) -> bool:
-        """``tier``'s look begun at generation ``since`` found nothing: True if the run is
-        over; else False once a job finished somewhere (or ``LOOK_AGAIN_S`` passed), for
-        ``tier`` to look again."""
-        if self.idle(tier, since):
-            return True
+            self._over.set()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), LOOK_AGAIN_S)
+            await asyncio.wait_for(self._over.wait(), LOOK_AGAIN_S)
+        if self._over.is_set():
+            return True
+        del self._idle[tier]  # looking again: no longer idle
         return False

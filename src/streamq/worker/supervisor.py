@@ -37,15 +37,14 @@ from typing import Any
 
 import structlog
 
+from streamq.worker import SUPERVISED_ENV
+
 log = structlog.get_logger("streamq.supervisor")
 
 CRASH_WINDOW_S = 30.0
 """A child that dies sooner than this after starting counts towards a crash loop."""
 MAX_BACKOFF_S = 60.0
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-SUPERVISED_ENV = "STREAMQ_SUPERVISED"
-"""Set in every child's environment: a child never supervises children of its own, even if
-``--processes`` reached its command line."""
 
 
 @dataclass(slots=True)

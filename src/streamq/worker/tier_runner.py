@@ -241,7 +241,7 @@ class TierRunner:
             log.error("cannot claim jobs; retrying", tier=self.keys.tier, error=str(exc))
             await anyio.sleep(RETRY_PAUSE_S)
             return []
-        return [] if claimed is None and burst else claimed  # paused: a burst run ends
+        return [] if claimed is None and burst else claimed  # paused: idle, for a burst run
 
     async def _wait_for_token(self, wait_ms: int) -> None:
         """Rate-limited: sleep until the next token (at most RATE_WAIT_MAX_S; stop ends it).

@@ -35,8 +35,8 @@ class Worker:
 
     Each tier has its own concurrency limit, so a flood of low jobs never takes the slots of
     critical ones. ``run()`` returns after ``stop()``, SIGTERM or SIGINT (graceful: running
-    jobs get the grace period, then are handed back); ``run(burst=True)`` returns as soon as
-    nothing is ready or running.
+    jobs get the grace period, then are handed back); ``run(burst=True)`` returns once
+    nothing is ready or running in any of its tiers.
     """
 
     def __init__(self, app: App, tiers: list[TierSettings], concurrency: int | None,
@@ -79,7 +79,7 @@ class Worker:
         self.recycled = None
         restore = self._install_signal_handlers() if handle_signals else (lambda: None)
         try:
-            self.limits.check_room()
+            self.limits.check_room()  # before connecting, and again after the hooks
             await self.app.connect()
             if not await self._run_hooks(run_startup(self.app.hooks)):
                 log.warning("stopped during start-up: the on_startup hooks were cancelled; "
@@ -88,6 +88,7 @@ class Worker:
                 return
             self._report_start(burst)
             try:
+                self.limits.check_room()  # a hook may have loaded what fills it
                 await self._run_tiers(burst)
             finally:
                 await asyncio.gather(*(r.soft_timeouts.settle() for r in self.runners))
@@ -109,7 +110,7 @@ class Worker:
                 await hooks
             finally:
                 self._hooks_scope = None
-        return not scope.cancelled_caught
+        return not scope.cancel_called  # a hook may have caught the cancellation
 
     def _report_start(self, burst: bool) -> None:
         """The start-up report: one line with what an operator checks first."""
@@ -126,16 +127,17 @@ class Worker:
 
     async def _run_tiers(self, burst: bool) -> None:
         watch = RecycleWatch(self.limits, self._recycle) if self.limits else None
-        group = BurstGroup(len(self.runners)) if burst else None
+        burst_group = BurstGroup(len(self.runners)) if burst else None
         for runner in self.runners:
-            runner.on_finished = [c.job_finished for c in (watch, group) if c is not None]
+            runner.on_finished = [
+                c.job_finished for c in (watch, burst_group) if c is not None]
         try:
             async with anyio.create_task_group() as tg:
                 if watch is not None:
                     tg.start_soon(watch.watch)
                 async with anyio.create_task_group() as tiers:
                     for runner in self.runners:
-                        tiers.start_soon(runner.run, group)
+                        tiers.start_soon(runner.run, burst_group)
                 tg.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             raise _sole(group) from None
@@ -188,9 +190,20 @@ class Worker:
         def restore() -> None:
             for signum, handler in previous.items():
                 loop.remove_signal_handler(signum)  # leaves the default, not what was there
-                signal.signal(signum, handler)
+                if _restorable(handler):
+                    signal.signal(signum, handler)
 
         return restore
+
+
+def _restorable(handler: object) -> bool:
+    """Whether a signal handler read before ``run()`` can be put back: not one installed
+    from C (``None``), nor the stand-in of a handler an event loop held (asyncio's function,
+    uvloop's method; the loop's own handler cannot be read back, and the stand-in alone would
+    ignore the signal)."""
+    if handler is None or getattr(handler, "__name__", "") == "_sighandler_noop":
+        return False
+    return not isinstance(getattr(handler, "__self__", None), asyncio.AbstractEventLoop)
 
 
 def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
