@@ -8,8 +8,8 @@
 -- earlier reservation is not given back, since a later job of the key would spend its token
 -- beside the jobs deferred after it; nor one whose time has come, since the bucket has
 -- refilled past it: either would let the key start more jobs than its limit. A missing bucket
--- is full. `now` is the caller's clock: a remover whose clock is behind the workers' by more
--- than a token interval may give back a token whose time has come (docs/rate-limits.md).
+-- is full. `now` is the caller's clock; one behind the workers' still gives back nothing once
+-- a job of the key has started on a fresh token (docs/rate-limits.md).
 local function rsv_due(rsv)
   local due = rsv and string.match(rsv, '^%d+:(%d+):%d+$')
   return tonumber(due)
