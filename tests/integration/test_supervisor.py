@@ -7,6 +7,7 @@ restarted: the supervisor ends with exit code 1."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import signal
@@ -20,7 +21,7 @@ import pytest
 import redis
 
 from streamq import App
-from streamq.worker.supervisor import child_command
+from streamq.worker.supervisor import _die_with_parent, child_command
 from tests.conftest import delete_namespace
 from tests.integration.supervised_app import app as supervised
 
@@ -217,6 +218,19 @@ def test_failed_burst_children_end_the_supervisor_with_an_error(
     assert len(parent.started_pids()) == 2
     assert "worker process died" not in output
     assert re.search(r"supervisor stopped\s+exit_code=1", output), output
+
+
+def test_a_child_whose_supervisor_died_before_it_started_exits() -> None:
+    """The parent-death signal is set in the child after the fork: a supervisor that died
+    in between left the child running on, an orphan. It now exits before it runs."""
+    orphan = subprocess.Popen([sys.executable, "-c", "print('ran')"], stdout=subprocess.PIPE,
+                              preexec_fn=functools.partial(_die_with_parent, os.getpid() + 1))
+    out, _ = orphan.communicate(timeout=30)
+    assert (orphan.returncode, out) == (1, b"")
+    child = subprocess.Popen([sys.executable, "-c", "print('ran')"], stdout=subprocess.PIPE,
+                             preexec_fn=functools.partial(_die_with_parent, os.getpid()))
+    out, _ = child.communicate(timeout=30)
+    assert (child.returncode, out) == (0, b"ran\n")
 
 
 def test_child_command_drops_processes_only() -> None:

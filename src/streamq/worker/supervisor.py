@@ -24,6 +24,7 @@ passes it on once). On Linux a child gets SIGTERM if the parent dies (``PR_SET_P
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import select
 import signal
@@ -106,7 +107,8 @@ class Supervisor:
         slot.started = time.monotonic()
         slot.process = subprocess.Popen(self.command, start_new_session=True,
                                         env={**os.environ, SUPERVISED_ENV: "1"},
-                                        preexec_fn=_die_with_parent)
+                                        preexec_fn=functools.partial(_die_with_parent,
+                                                                     os.getpid()))
         log.info("worker process started", slot=slot.index, pid=slot.process.pid)
 
     def _reap(self) -> None:
@@ -223,13 +225,16 @@ def _install_signals(wakeup_fd: int, record: Callable[[int], None]) -> Callable[
     return restore
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the parent dies (Linux only)."""
+def _die_with_parent(parent: int) -> None:
+    """In the child, before exec: get SIGTERM when the parent dies (Linux only), and exit at
+    once if it died before that was set (the child would run on, an orphan)."""
     if sys.platform.startswith("linux"):
         import ctypes
 
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(EXIT_FAILED)
 
 
 def _describe(code: int) -> str:
