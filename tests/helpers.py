@@ -1,5 +1,6 @@
 """Small helpers shared by the tests: a settable clock, waiting for a condition, running a
-worker in the background, counting processors running at once."""
+worker in the background, counting processors running at once, a processor held until
+released."""
 
 from __future__ import annotations
 
@@ -10,7 +11,34 @@ from contextlib import asynccontextmanager, contextmanager
 
 import pytest
 
-from streamq import Worker
+from streamq import App, Job, Worker
+
+
+def gated_processor(app: App) -> tuple[asyncio.Event, asyncio.Event]:
+    """Register "gated", which returns "done" once released: (started, release)."""
+    started, release = asyncio.Event(), asyncio.Event()
+
+    @app.processor("gated")
+    async def gated(job: Job) -> str:
+        started.set()
+        await release.wait()
+        return "done"
+
+    return started, release
+
+
+def fan_out_processors(app: App) -> None:
+    """Register "fan_out" (high), which enqueues a "leaf" (low) 50 ms in: by then a burst
+    run's low tier has found nothing to do."""
+
+    @app.processor("fan_out", tier="high")
+    async def fan_out(job: Job) -> None:
+        await asyncio.sleep(0.05)
+        await app.enqueue("leaf", {})
+
+    @app.processor("leaf", tier="low")
+    async def leaf(job: Job) -> str:
+        return "done"
 
 
 class Gauge:

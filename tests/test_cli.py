@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -31,6 +32,13 @@ def streamq(*args: str, url: str, ns: str, env: dict[str, str] | None = None,
         [sys.executable, "-m", "streamq", *args, "--url", url, "--namespace", ns, *tail],
         capture_output=True, text=True, timeout=60, env=full_env,
     )
+
+
+def streamq_ok(*args: str, url: str, ns: str, env: dict[str, str] | None = None) -> str:
+    """``streamq ARGS``'s stdout, once it exited 0."""
+    done = streamq(*args, url=url, ns=ns, env=env)
+    assert done.returncode == 0, (args, done.stdout, done.stderr)
+    return done.stdout
 
 
 async def test_enqueue_stats_job_and_worker_round_trip(redis_url: str, ns: str) -> None:
@@ -64,10 +72,7 @@ async def test_admin_commands_work_from_the_url_alone(redis_url: str, ns: str) -
     await queue.enqueue("anything", {})
     await app.aclose()
 
-    def ok(*args: str) -> str:
-        done = streamq(*args, url=redis_url, ns=ns)
-        assert done.returncode == 0, (args, done.stdout, done.stderr)
-        return done.stdout
+    ok = functools.partial(streamq_ok, url=redis_url, ns=ns)
 
     ok("pause", "--tier", "low")
     stats = json.loads(ok("stats", "--json", "--tier", "low"))
@@ -91,9 +96,7 @@ async def test_namespace_applies_with_app_and_retry_all_failed(redis_url: str, n
     env = {"STREAMQ_TEST_NAMESPACE": apps_own}
 
     def ok(*args: str) -> str:
-        done = streamq(*args, "--app", "tests.cli_app:app", url=redis_url, ns=ns, env=env)
-        assert done.returncode == 0, (args, done.stdout, done.stderr)
-        return done.stdout
+        return streamq_ok(*args, "--app", "tests.cli_app:app", url=redis_url, ns=ns, env=env)
 
     try:
         for _ in range(3):
@@ -251,10 +254,7 @@ async def test_a_tier_found_in_redis_is_known_without_app(redis_url: str, ns: st
     await app.queue("bulk").enqueue("anything", {}, job_id="b1")
     await app.aclose()
 
-    def ok(*args: str) -> str:
-        done = streamq(*args, url=redis_url, ns=ns)
-        assert done.returncode == 0, (args, done.stdout, done.stderr)
-        return done.stdout
+    ok = functools.partial(streamq_ok, url=redis_url, ns=ns)
 
     ok("pause", "--tier", "bulk")
     [row] = json.loads(ok("stats", "--json", "--tier", "bulk"))

@@ -14,6 +14,7 @@ from streamq import App, InvalidPayload, Job, JobState, codec
 from streamq.broker import reads
 from streamq.broker.keys import GROUP
 from tests.broker.helpers import forget_job, rewrite_held_job
+from tests.helpers import gated_processor
 
 UNPICKLED: list[str] = []
 
@@ -158,15 +159,8 @@ async def test_entry_deleted_while_its_job_runs(app: App) -> None:
     completion still records the job and clears the pending list."""
     import asyncio
 
-    started, release = asyncio.Event(), asyncio.Event()
-
-    @app.processor("slow")
-    async def slow(job: Job) -> str:
-        started.set()
-        await release.wait()
-        return "done"
-
-    job = await app.enqueue("slow")
+    started, release = gated_processor(app)
+    job = await app.enqueue("gated")
     client = (await app.backend()).client
     keys = app.queue().keys
     worker = app.worker()

@@ -15,6 +15,7 @@ from streamq import App, Job, JobState, RateLimit, Retry, Tier
 from streamq.errors import ConfigurationError
 from streamq.testing import embedded, run_until_idle
 from streamq.testing.pytest_plugin import load_app
+from tests.helpers import fan_out_processors
 
 production = App("redis://127.0.0.1:1/0", tiers=[Tier("high", concurrency=3)])
 
@@ -111,15 +112,7 @@ async def test_run_until_idle_takes_one_tier_name() -> None:
 async def test_run_until_idle_runs_what_one_tiers_jobs_enqueue_into_another() -> None:
     """A high job enqueues into low 50 ms in: run_until_idle returned with it waiting."""
     async with embedded() as app:
-        @app.processor("fan_out", tier="high")
-        async def fan_out(job: Job) -> None:
-            await asyncio.sleep(0.05)
-            await app.enqueue("leaf", {})
-
-        @app.processor("leaf", tier="low")
-        async def leaf(job: Job) -> None:
-            return None
-
+        fan_out_processors(app)
         await app.enqueue("fan_out", {})
         counts = await asyncio.wait_for(run_until_idle(app), 20)
         assert (counts["low"]["waiting"], counts["low"]["completed"]) == (0, 1)

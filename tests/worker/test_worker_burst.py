@@ -7,20 +7,13 @@ from __future__ import annotations
 import asyncio
 
 from streamq import App, Job
+from tests.helpers import fan_out_processors
 
 
 async def test_a_burst_run_runs_jobs_its_other_tiers_enqueue(app: App) -> None:
     """A high job enqueues into low 50 ms in. low had found nothing and ended by then, and
     the job stayed waiting after the run (`streamq worker --burst`, `run_until_idle`)."""
-    @app.processor("fan_out", tier="high")
-    async def fan_out(job: Job) -> None:
-        await asyncio.sleep(0.05)
-        await app.enqueue("leaf", {})
-
-    @app.processor("leaf", tier="low")
-    async def leaf(job: Job) -> str:
-        return "done"
-
+    fan_out_processors(app)
     await app.enqueue("fan_out", {})
     await asyncio.wait_for(app.worker(["high", "low"]).run(burst=True), 20)
     counts = await app.queue("low").counts()

@@ -10,7 +10,7 @@ import pytest
 
 from streamq import App, Job, JobState, Tier
 from streamq.broker.keys import GROUP
-from tests.helpers import FakeClock, running, until
+from tests.helpers import FakeClock, gated_processor, running, until
 
 
 @pytest.fixture
@@ -77,22 +77,15 @@ async def test_pause_lets_running_jobs_finish(app: App, burst: bool) -> None:
     """Pausing does not stop a job that is already running; it completes, and nothing else
     starts. A burst run then ends: nothing can start, so nothing is left to do (on a paused
     tier it claimed again and again, forever, and run_until_idle hung with it)."""
-    started, gate = asyncio.Event(), asyncio.Event()
-
-    @app.processor("p")
-    async def p(job: Job) -> str:
-        started.set()
-        await gate.wait()
-        return "finished"
-
-    job = await app.enqueue("p")
+    started, gate = gated_processor(app)
+    job = await app.enqueue("gated")
     worker = app.worker()
     run = asyncio.create_task(worker.run(burst=burst))
     await asyncio.wait_for(started.wait(), 3)
     await app.queue().pause()
-    second = await app.enqueue("p")
+    second = await app.enqueue("gated")
     gate.set()
-    assert await job.result(timeout=3) == "finished"
+    assert await job.result(timeout=3) == "done"
     if burst:
         await asyncio.wait_for(run, 5)
     else:

@@ -14,7 +14,7 @@ import pytest
 
 from streamq import App, ConfigurationError, Job, JobState, Worker
 from streamq.broker.keys import GROUP
-from tests.helpers import running
+from tests.helpers import gated_processor, running
 
 
 async def consumers(app: App) -> set[str]:
@@ -316,19 +316,6 @@ async def test_stop_returns_when_a_redis_call_loses_the_cancellation(
     await asyncio.wait_for(worker.stop(grace=1), 5)
     assert lost == [True]
     await asyncio.wait_for(task, 1)
-
-
-def gated_processor(app: App) -> tuple[asyncio.Event, asyncio.Event]:
-    """Register "gated", which returns "done" once released: (started, release)."""
-    started, release = asyncio.Event(), asyncio.Event()
-
-    @app.processor("gated")
-    async def gated(job: Job) -> str:
-        started.set()
-        await release.wait()
-        return "done"
-
-    return started, release
 
 
 async def test_stop_takes_a_timedelta_grace(app: App) -> None:
