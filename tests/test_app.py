@@ -516,3 +516,13 @@ def test_a_tier_named_twice_is_served_once() -> None:
     concurrency, the start-up report saying otherwise)."""
     worker = App("memory://").worker(["high", "high", "low"])
     assert [runner.keys.tier for runner in worker.runners] == ["high", "low"]
+
+
+def test_a_processor_name_is_checked_as_enqueue_checks_it() -> None:
+    """A name enqueue would refuse (a lone surrogate) was registered; the job could then
+    never be enqueued."""
+    app = App("memory://")
+    with pytest.raises(ConfigurationError, match="valid Unicode"):
+        app.processor("send\ud800")
+    with pytest.raises(ConfigurationError, match="non-empty string"):
+        app.processor("")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from streamq import codec
 from streamq.broker.backend import Backend
 from streamq.broker.connection import (
     check_server,
@@ -121,8 +122,7 @@ class App:
         ``rate_key``: a function of the job's data giving its rate key (e.g.
         ``lambda data: data["tenant"]``) for the tier's ``rate_limit_per_key``.
         """
-        if not isinstance(name, str) or not name:
-            raise ConfigurationError(f"processor name must be a non-empty string, got {name!r}")
+        codec.check_job_name(name)
         self._settings(tier)
         if model is not None:
             import pydantic  # only apps with models pay for importing it

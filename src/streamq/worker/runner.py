@@ -52,7 +52,7 @@ def _retry_later(
 
 async def run_job(
     job: ClaimedJob, processor: Processor | None, queue: Queue, settings: TierSettings,
-    consumer: str, hooks: Hooks | None = None, soft: SoftTimeouts | None = None,
+    consumer: str, hooks: Hooks, soft: SoftTimeouts,
 ) -> Outcome:
     """Run ``job`` once and say what should happen to it. Never raises but for the worker's
     own cancellation: what the job, its stored options or a hook raise is an outcome, so a
@@ -73,7 +73,7 @@ async def run_job(
         timeout = options.get("timeout") or processor.timeout or settings.timeout_s
         handle = Job(queue, job.id, job.name, data, job.attempt, job.attempts,
                      (job.entry, consumer))
-        if hooks is None or not hooks.around_job:
+        if not hooks.around_job:
             return await _attempt(processor, handle, job, backoff, timeout, settings, soft)
         return await around_job(
             hooks, handle,
@@ -100,7 +100,7 @@ def _cancelled_by_worker() -> bool:
 
 async def _attempt(
     processor: Processor, handle: Job, job: ClaimedJob, backoff: Backoff,
-    timeout: float | None, settings: TierSettings, soft: SoftTimeouts | None,
+    timeout: float | None, settings: TierSettings, soft: SoftTimeouts,
 ) -> Outcome:
     """One call of the processor, within its timeout, as an outcome."""
     try:
@@ -136,7 +136,7 @@ class _TimedOut(Exception):
 
 
 async def _with_timeout(
-    processor: Processor, handle: Job, timeout: float, soft: SoftTimeouts | None
+    processor: Processor, handle: Job, timeout: float, soft: SoftTimeouts
 ) -> Any:
     task = asyncio.current_task()
     assert task is not None
@@ -151,8 +151,7 @@ async def _with_timeout(
         deadline.withdraw()
 
 
-def _soft_warning(handle: Job, timeout: float, soft: SoftTimeouts | None) -> None:
+def _soft_warning(handle: Job, timeout: float, soft: SoftTimeouts) -> None:
     log.warning("job near its timeout", job_id=handle.id, job=handle.name, tier=handle.tier,
                 attempt=handle.attempt, timeout_s=timeout, share=f"{SOFT_TIMEOUT_SHARE:.0%}")
-    if soft is not None:
-        soft.fire(handle, timeout)
+    soft.fire(handle, timeout)

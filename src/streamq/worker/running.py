@@ -47,16 +47,17 @@ class JobTasks:
     ``finally``). The runner waits for them all before it exits, so that ``on_shutdown``
     hooks run after the last job."""
 
-    __slots__ = ("_tasks",)
+    __slots__ = ("_on_end", "_tasks")
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
+        self._on_end = self._ended  # bound once, not on every job
 
     def start(self, job: Coroutine[None, None, None]) -> asyncio.Task[None]:
         """Run ``job`` in a task of its own (asyncio keeps only weak references to it)."""
         task = asyncio.get_running_loop().create_task(job)
         self._tasks.add(task)
-        task.add_done_callback(self._ended)  # one callback: each is a loop turn's handle
+        task.add_done_callback(self._on_end)  # one callback: each is a loop turn's handle
         return task
 
     def _ended(self, task: asyncio.Task[None]) -> None:

@@ -44,8 +44,10 @@ local held = {}
 local function delete_job(id)
   local key = job_prefix .. id
   local f = redis.call('HMGET', key, 'rk', 'rsv')
-  local due = rsv_due(f[2])
-  if f[1] and due then held[#held + 1] = {rk = f[1], rsv = f[2], due = due} end
+  local size, due, previous = parse_rsv(f[2])
+  if f[1] and size then
+    held[#held + 1] = {rk = f[1], size = size, due = due, previous = previous}
+  end
   redis.call('DEL', key, logs_prefix .. id)
 end
 
@@ -90,7 +92,7 @@ if ARGV[6] == '1' then
   deleted = deleted + #ids
 end
 table.sort(held, function(a, b) return a.due > b.due end)
-for _, h in ipairs(held) do refund_token(KEYS[13], h.rk, h.rsv, now) end
+for _, h in ipairs(held) do refund_token(KEYS[13], h.rk, h.size, h.due, h.previous, now) end
 if deleted > 0 then
   redis.call('XADD', KEYS[14], 'MAXLEN', '~', tonumber(ARGV[8]), '*', 'ev', 'drained')
 end

@@ -39,7 +39,8 @@ if f[3] then
   redis.call('XACK', stream, ARGV[1], f[3])
   redis.call('XDEL', stream, f[3])
 end
-refund_token(KEYS[19], f[4], f[5], tonumber(ARGV[6]))
+local size, due, previous = parse_rsv(f[5])
+refund_token(KEYS[19], f[4], size, due, previous, tonumber(ARGV[6]))
 redis.call('ZREM', KEYS[1], id)
 redis.call('ZREM', KEYS[2], id)
 redis.call('ZREM', KEYS[3], id)
